@@ -1,0 +1,296 @@
+"""The `ask` command: a thin Click layer over :class:`gdpr_assistant.pipeline.Assistant`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+import gdpr_assistant
+from gdpr_assistant.offline import install_egress_guard
+from gdpr_assistant.settings import Settings, get_settings
+
+DEFAULT_COMMAND = "question"
+
+
+class _DefaultGroup(click.Group):
+    """`ask "..."` runs the question command; `ask index`, `ask search`… run theirs."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("ask", '[OPTIONS] "QUESTION"  |  ask COMMAND [ARGS]...')
+
+
+def _settings(**overrides: Any) -> Settings:
+    base = get_settings()
+    update = {k: v for k, v in overrides.items() if v is not None}
+    if update.pop("fast", False):
+        update["llm"] = "fast"
+    return base.model_copy(update=update).resolved()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.secho(f"Error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def _assistant(settings: Settings) -> Any:
+    from gdpr_assistant.pipeline import Assistant
+
+    return Assistant(settings)
+
+
+def _progress_echo(fraction: float, label: str) -> None:
+    return None  # tqdm draws the bar on stderr; the callback is for the UI
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from gdpr_assistant.corpus import CorpusError
+    from gdpr_assistant.embedding import EmbedderError
+    from gdpr_assistant.index import IndexError_
+    from gdpr_assistant.models import ModelError
+    from gdpr_assistant.safety import QuestionError
+
+    return (CorpusError, EmbedderError, IndexError_, ModelError, QuestionError)
+
+
+corpus_opt = click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path),
+                          help="Folder of documents (.pdf, .md, .txt). Default: ./corpus or $ASK_CORPUS_DIR.")
+index_opt = click.option("--index", "index_dir", type=click.Path(path_type=Path),
+                         help="Folder of the search index. Default: ./index or $ASK_INDEX_DIR.")
+embedder_opt = click.option("--embedder", help="Embedding model: e5 (default), minilm, or a local "
+                            "sentence-transformers folder. Changing it rebuilds the index.")
+model_opt = click.option("--model", "llm", help="Language model: default (Qwen2.5 1.5B), fast (0.5B) or a .gguf path.")
+fast_opt = click.option("--fast", is_flag=True, default=None, help="Use the small, faster model (Qwen2.5 0.5B).")
+k_opt = click.option("--k", "k", type=click.IntRange(1, 20), help="Number of passages to retrieve.")
+lang_opt = click.option("--lang", type=click.Choice(["auto", "fr", "en"]), default="auto", show_default=True,
+                        help="Answer language; auto follows the question.")
+json_opt = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+verbose_opt = click.option("--verbose", "-v", is_flag=True, help="Show timings, tokens and dropped claims.")
+
+
+@click.group(cls=_DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(gdpr_assistant.__version__, prog_name="ask")
+def cli() -> None:
+    """Offline GDPR and AI-compliance assistant grounded in CNIL and Inserm guidance.
+
+    \b
+    Ask a question (French or English); the answer cites the passages it comes from:
+      ask "Quelle base légale pour entraîner un modèle sur des données collectées en ligne ?"
+      ask --fast --json "How long may I keep my training set?"
+
+    Every citation is checked by the program against the passage it names; when the documents do not
+    cover a question, the answer says so instead of guessing. Nothing leaves this computer: network
+    access is blocked in-process, and questions are not written to disk.
+
+    The index of ./corpus is built on first use and kept up to date automatically (`ask index` to do it
+    now). Settings can also be given as environment variables: ASK_CORPUS_DIR, ASK_INDEX_DIR, ASK_LLM,
+    ASK_EMBEDDER, ASK_ANSWER_K, ASK_N_THREADS, ASK_CACHE_DIR (where the model file is assembled).
+    """
+
+
+@cli.command(DEFAULT_COMMAND, hidden=True)
+@click.argument("question", nargs=-1, required=True)
+@corpus_opt
+@index_opt
+@embedder_opt
+@model_opt
+@fast_opt
+@k_opt
+@lang_opt
+@json_opt
+@verbose_opt
+def question_cmd(question: tuple[str, ...], corpus_dir: Path | None, index_dir: Path | None, embedder: str | None,
+                 llm: str | None, fast: bool | None, k: int | None, lang: str, as_json: bool, verbose: bool) -> None:
+    """Answer QUESTION with cited passages (the default command)."""
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, llm=llm, fast=fast)
+    assistant = _assistant(settings)
+    try:
+        _answer(assistant, " ".join(question), [], k, None if lang == "auto" else lang, as_json, verbose)
+    except _errors() as exc:
+        _fail(str(exc), 2)
+
+
+def _answer(assistant: Any, question: str, history: list[tuple[str, str]], k: int | None, lang: str | None,
+            as_json: bool, verbose: bool) -> Any:
+    from gdpr_assistant.pipeline import Answer, answer_to_json
+
+    answer: Answer | None = None
+    stream = sys.stdout.isatty() or not as_json
+    for event in assistant.ask_stream(question, history, k, lang):
+        if isinstance(event, Answer):
+            answer = event
+        elif stream and not as_json:
+            click.echo(event, nl=False)
+    assert answer is not None
+    if as_json:
+        click.echo(answer_to_json(answer))
+        return answer
+    click.echo()
+    for w in answer.warnings:
+        click.secho(w, fg="yellow", err=True)
+    if answer.citations:
+        click.secho("\nSources" if answer.lang == "en" else "\nSources", bold=True)
+        for c in answer.citations:
+            click.echo(f"[{c.n}] {c.title} — {c.location}  ({c.doc})")
+            click.secho(f"    « {c.quote} »", dim=True)
+    elif answer.refused and answer.passages:
+        click.secho("\nNearest passages:" if answer.lang == "en" else "\nPassages les plus proches :", bold=True)
+        for h in answer.passages[:3]:
+            click.echo(f"- {h.passage.doc} — {h.passage.location}")
+    t = answer.timings
+    line = (f"{answer.model} · {t['total_s']:.1f} s (first token {t['ttft_s']:.1f} s) · "
+            f"{t['prompt_tokens']} prompt + {t['completion_tokens']} answer tokens")
+    click.secho(line, dim=True, err=True)
+    if verbose:
+        if answer.refused:
+            click.secho(f"refused: {answer.refusal_reason}", dim=True, err=True)
+        for d in answer.dropped:
+            click.secho(f"dropped (no passage supports it): {d}", dim=True, err=True)
+        click.secho(f"model draft: {answer.raw}", dim=True, err=True)
+    return answer
+
+
+@cli.command()
+@click.argument("question", nargs=-1, required=True)
+@corpus_opt
+@index_opt
+@embedder_opt
+@k_opt
+@json_opt
+def search(question: tuple[str, ...], corpus_dir: Path | None, index_dir: Path | None, embedder: str | None,
+           k: int | None, as_json: bool) -> None:
+    """Print the passages that best match QUESTION (no language model involved)."""
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder)
+    assistant = _assistant(settings)
+    try:
+        hits = assistant.search(" ".join(question), k)
+        titles = assistant.titles()
+    except _errors() as exc:
+        _fail(str(exc), 2)
+        return
+    if as_json:
+        click.echo(json.dumps([{"doc": h.passage.doc, "location": h.passage.location, "text": h.passage.text,
+                                "score": round(h.score, 6)} for h in hits], ensure_ascii=False, indent=2))
+        return
+    for n, h in enumerate(hits, start=1):
+        click.secho(f"[{n}] {titles.get(h.passage.doc, h.passage.doc)}", bold=True)
+        click.secho(f"    {h.passage.doc} — {h.passage.location} — score {h.score:.4f}", dim=True)
+        click.echo("    " + h.passage.text.strip().replace("\n", "\n    ") + "\n")
+
+
+@cli.command()
+@corpus_opt
+@index_opt
+@embedder_opt
+@click.option("--force", is_flag=True, help="Re-embed every file, even unchanged ones.")
+def index(corpus_dir: Path | None, index_dir: Path | None, embedder: str | None, force: bool) -> None:
+    """Build or update the search index of the corpus folder (only changed files are re-embedded)."""
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder)
+    assistant = _assistant(settings)
+    try:
+        report = assistant.update_index(force=force)
+    except _errors() as exc:
+        _fail(str(exc), 2)
+        return
+    for p in report.problems:
+        click.secho(f"Skipped: {p}", fg="yellow", err=True)
+    if not report.changed:
+        click.echo(f"Index up to date: {len(report.unchanged)} documents, {report.passages} passages "
+                   f"({report.seconds:.2f} s).")
+    else:
+        what = "Rebuilt" if report.rebuilt else "Updated"
+        click.echo(f"{what} index in {report.seconds:.1f} s: {len(report.added)} added, {len(report.updated)} "
+                   f"updated, {len(report.removed)} removed, {len(report.unchanged)} unchanged; "
+                   f"{report.passages} passages.")
+    if report.problems:
+        sys.exit(1)
+
+
+@cli.command()
+@corpus_opt
+@index_opt
+@model_opt
+@fast_opt
+@k_opt
+@lang_opt
+@verbose_opt
+def chat(corpus_dir: Path | None, index_dir: Path | None, llm: str | None, fast: bool | None, k: int | None,
+         lang: str, verbose: bool) -> None:
+    """Interactive session: follow-up questions are understood in the context of earlier turns."""
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, llm=llm, fast=fast)
+    assistant = _assistant(settings)
+    history: list[tuple[str, str]] = []
+    click.secho("Posez votre question (Ctrl-D pour quitter, /new pour une nouvelle conversation).", dim=True)
+    while True:
+        try:
+            question = click.prompt(click.style("?", bold=True), prompt_suffix=" ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            click.echo()
+            return
+        if question.strip() in ("/new", "/reset"):
+            history.clear()
+            click.secho("Nouvelle conversation.", dim=True)
+            continue
+        if question.strip() in ("/quit", "/exit"):
+            return
+        if not question.strip():
+            continue
+        try:
+            answer = _answer(assistant, question, history, k, None if lang == "auto" else lang, False, verbose)
+        except _errors() as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            continue
+        history.append((answer.question, answer.answer))
+        click.echo()
+
+
+@cli.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the per-item results and metrics (JSON).")
+@click.option("--retrieval-only", is_flag=True, help="Only measure retrieval (no language model).")
+@click.option("--limit", type=int, help="Run only the first N items.")
+@click.option("--ids", help="Comma-separated item ids to run (e.g. q001,q017).")
+@corpus_opt
+@index_opt
+@embedder_opt
+@model_opt
+@fast_opt
+@k_opt
+def eval_cmd(file: Path, out: Path, retrieval_only: bool, limit: int | None, ids: str | None,
+             corpus_dir: Path | None, index_dir: Path | None, embedder: str | None, llm: str | None,
+             fast: bool | None, k: int | None) -> None:
+    """Evaluate retrieval (and answers) on a JSONL question set such as shared/eval/dev.jsonl."""
+    from gdpr_assistant import evaluation
+
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, llm=llm, fast=fast)
+    assistant = _assistant(settings)
+    try:
+        items = evaluation.load_items(file, limit=limit, ids=ids.split(",") if ids else None)
+        report = evaluation.run(assistant, items, retrieval_only=retrieval_only, k=k)
+    except _errors() as exc:
+        _fail(str(exc), 2)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    click.echo(evaluation.markdown_summary(report))
+    click.secho(f"Wrote {out}", dim=True, err=True)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_egress_guard(get_settings().allowed_hosts)
+    cli()
+
+
+if __name__ == "__main__":
+    main()

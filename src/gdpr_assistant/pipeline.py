@@ -1,0 +1,352 @@
+"""The one API under the CLI and the UI: index, search, ask (streamed and verified), corpus management."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdpr_assistant import citations, generation, safety
+from gdpr_assistant.corpus import SUPPORTED_SUFFIXES, CorpusError, load_catalogue, load_document
+from gdpr_assistant.embedding import Embedder, get_embedder
+from gdpr_assistant.index import Index, IndexLocked, IndexReport, ProgressFn
+from gdpr_assistant.models import PACKAGED, load_llm, resolve_model
+from gdpr_assistant.retrieval import Hit, Retriever
+from gdpr_assistant.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Citation:
+    n: int
+    doc: str
+    title: str
+    location: str
+    quote: str
+    text: str  # the whole passage, so a UI can show the quote in context
+    passage_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "doc": self.doc, "title": self.title, "location": self.location, "quote": self.quote}
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    refused: bool
+    lang: str
+    citations: list[Citation]
+    passages: list[Hit]
+    model: str
+    timings: dict[str, float | int]
+    warnings: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # draft sentences no passage supported
+    raw: str = ""  # the model's draft, before verification
+    refusal_reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question, "answer": self.answer, "refused": self.refused, "lang": self.lang,
+            "citations": [c.as_dict() for c in self.citations],
+            "passages": [h.as_dict() for h in self.passages], "model": self.model, "timings": self.timings,
+            "warnings": self.warnings, "dropped": self.dropped, "refusal_reason": self.refusal_reason,
+        }
+
+
+REFUSAL = {
+    "fr": ("Le corpus ne couvre pas cette question : je ne trouve pas de passage des recommandations de la CNIL "
+           "et de l'Inserm qui y réponde, et je préfère ne pas deviner. Je réponds aux questions sur le RGPD et "
+           "l'IA à partir de ces documents."),
+    "en": ("The corpus does not cover this question: no passage of the CNIL and Inserm guidance answers it, and "
+           "I would rather not guess. I answer GDPR and AI-compliance questions from these documents."),
+}
+
+
+class Assistant:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = (settings or get_settings()).resolved()
+        self._embedder: Embedder | None = None
+        self._index: Index | None = None
+        self._retriever: Retriever | None = None
+        self._lock = threading.RLock()
+
+    # -- components --------------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings.embedder, self.settings.n_threads)
+        return self._embedder
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = Index(self.settings, self.embedder)
+        return self._index
+
+    def model_path(self) -> Path:
+        return resolve_model(self.settings.llm, self.settings.cache_dir)
+
+    @property
+    def model_name(self) -> str:
+        choice = self.settings.llm
+        return PACKAGED[choice].name if choice in PACKAGED else Path(choice).name
+
+    def llm(self) -> Any:
+        return load_llm(self.model_path(), self.settings.n_ctx, self.settings.n_threads, self.settings.seed)
+
+    # -- index -------------------------------------------------------------------------------------------
+    def update_index(self, progress: ProgressFn | None = None, force: bool = False) -> IndexReport:
+        with self._lock:
+            report = self.index.update(progress=progress, force=force)
+            self._retriever = None
+            return report
+
+    def retriever(self, progress: ProgressFn | None = None) -> Retriever:
+        """The retriever of the current index, brought up to date with the corpus folder first."""
+        with self._lock:
+            if self.index.stale_files():
+                try:
+                    self.index.update(progress=progress)
+                except IndexLocked:
+                    if self.index.manifest() is None:
+                        raise
+                    log.info("Index is being updated by another process; using the previous version.")
+            manifest = self.index.manifest()
+            if self._retriever is None or manifest is None or \
+                    manifest.get("collection") != self._retriever.manifest.get("collection"):
+                self._retriever = Retriever(self.index)
+            return self._retriever
+
+    def documents(self) -> list[dict[str, Any]]:
+        manifest = self.index.manifest() or {"files": {}}
+        catalogue = load_catalogue(self.settings.corpus_dir)
+        out = []
+        for name, meta in sorted(manifest["files"].items()):
+            cat = catalogue.get(name)
+            out.append({"doc": name, "title": cat.title if cat else meta.get("title", name),
+                        "kind": (cat.kind if cat else "") or meta.get("kind", ""), "passages": meta.get("passages", 0),
+                        "indexed_at": meta.get("indexed_at", ""), "problem": meta.get("problem", "")})
+        return out
+
+    def titles(self) -> dict[str, str]:
+        return {d["doc"]: d["title"] for d in self.documents()}
+
+    def add_files(self, paths: Sequence[Path], progress: ProgressFn | None = None) -> tuple[IndexReport, list[str]]:
+        """Copy user files into the corpus folder (after checking they can be read) and re-index."""
+        problems: list[str] = []
+        corpus = self.settings.corpus_dir
+        for src in paths:
+            src = Path(src)
+            if src.suffix.lower() not in SUPPORTED_SUFFIXES:
+                problems.append(f"{src.name}: unsupported type (use .pdf, .md or .txt).")
+                continue
+            dest = corpus / src.name
+            if dest.exists():
+                problems.append(f"{src.name}: a document with this name is already in the corpus; "
+                                "remove it first or rename the new file.")
+                continue
+            tmp = corpus / f".{src.name}.upload"
+            try:
+                shutil.copyfile(src, tmp)
+                load_document(tmp, corpus)  # refuse unreadable files before they enter the corpus
+                tmp.rename(dest)
+            except CorpusError as exc:
+                problems.append(str(exc).replace(tmp.name, src.name))
+            finally:
+                tmp.unlink(missing_ok=True)
+        return self.update_index(progress), problems
+
+    def remove_document(self, name: str, progress: ProgressFn | None = None) -> IndexReport:
+        path = (self.settings.corpus_dir / name).resolve()
+        if self.settings.corpus_dir not in path.parents or not path.is_file():
+            raise CorpusError(f"{name}: no such document in the corpus.")
+        trash = self.settings.index_dir / "removed"
+        trash.mkdir(parents=True, exist_ok=True)
+        # Moved aside, not deleted: removing a document from the assistant must not lose the user's file.
+        shutil.move(str(path), trash / f"{time.strftime('%Y%m%d-%H%M%S')}-{path.name}")
+        return self.update_index(progress)
+
+    # -- search ------------------------------------------------------------------------------------------
+    def search(self, question: str, k: int | None = None) -> list[Hit]:
+        question = safety.clean_question(question, self.settings.max_question_chars)
+        return self.retriever().search(question, k or self.settings.search_k)
+
+    # -- ask ---------------------------------------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
+            lang: str | None = None) -> Answer:
+        answer = None
+        for event in self.ask_stream(question, history, k, lang):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
+                   lang: str | None = None) -> Iterator[str | Answer]:
+        """Yield verified answer text as each sentence is checked, then the final :class:`Answer`."""
+        t0 = time.perf_counter()
+        s = self.settings
+        question = safety.clean_question(question, s.max_question_chars)
+        lang = lang if lang in ("fr", "en") else safety.detect_language(question)
+        warnings = []
+        pii = safety.personal_data_found(question)
+        if pii:
+            warnings.append(safety.personal_data_warning(pii, lang))
+        timings: dict[str, float | int] = {"retrieval_s": 0.0, "ttft_s": 0.0, "total_s": 0.0,
+                                           "prompt_tokens": 0, "completion_tokens": 0}
+
+        def finish(text: str, refused: bool, hits: list[Hit], reason: str, cites: list[Citation] | None = None,
+                   dropped: list[str] | None = None, raw: str = "") -> Answer:
+            timings["total_s"] = round(time.perf_counter() - t0, 3)
+            return Answer(question=question, answer=text, refused=refused, lang=lang, citations=cites or [],
+                          passages=hits, model=self.model_name, timings=timings, warnings=warnings,
+                          dropped=dropped or [], raw=raw, refusal_reason=reason)
+
+        policy = safety.check_policy(question)
+        if policy.decline:
+            text = safety.policy_message(policy.reason, lang)
+            yield text
+            yield finish(text, True, [], policy.reason)
+            return
+
+        retriever = self.retriever()
+        query = question
+        if history and len(question.split()) < 15:
+            query = f"{history[-1][0]} {question}"  # follow-ups ("et pour la santé ?") need the topic
+        hits = retriever.search(query, k or s.answer_k)
+        timings["retrieval_s"] = round(time.perf_counter() - t0, 3)
+
+        evidence = self.evidence(query, hits)
+        if evidence < s.refuse_below_evidence:
+            yield REFUSAL[lang]
+            yield finish(REFUSAL[lang], True, hits, f"weak retrieval evidence ({evidence:.2f})")
+            return
+
+        passages = [h.passage for h in hits]
+        messages = generation.build_messages(question, passages, self.titles(), lang, s.max_passage_chars,
+                                             history)
+        stats = generation.GenerationStats()
+        llm = self.llm()
+        dense = self._dense_support(hits)
+        raw = ""
+        shown: list[int] = []  # 0-based passages in order of their citation number
+        quotes: dict[int, list[str]] = {}
+        kept_text: list[str] = []
+        dropped: list[str] = []
+        pending = ""
+
+        def check(sentence: str) -> str | None:
+            v = citations.verify(sentence, [p.text for p in passages], s.support_threshold, dense,
+                                 s.dense_floor, s.dense_ceiling)
+            out = []
+            for claim in v.claims:
+                if not claim.kept or not claim.sources:
+                    if claim.reason != "connective":
+                        dropped.append(claim.text)
+                    elif claim.text:
+                        out.append(claim.text)
+                    continue
+                for src in claim.sources:
+                    if src not in shown:
+                        shown.append(src)
+                    quotes.setdefault(src, []).append(claim.text)
+                marks = "".join(f"[{shown.index(src) + 1}]" for src in claim.sources)
+                text = claim.text
+                end = text[-1] if text[-1] in ".!?" else "."
+                out.append(f"{text.rstrip('.!?')} {marks}{end}")
+            return " ".join(out) if out else None
+
+        for delta in generation.generate(llm, messages, len(passages), s.max_answer_tokens, s.temperature,
+                                         s.seed, stats):
+            raw += delta
+            pending += delta
+            # A sentence is complete once its citation is closed and what follows starts a new one.
+            while True:
+                cut = _sentence_end(pending)
+                if cut is None:
+                    break
+                sentence, pending = pending[:cut], pending[cut:]
+                text = check(sentence)
+                if text:
+                    kept_text.append(text)
+                    yield ("" if len(kept_text) == 1 else " ") + text
+        if pending.strip() and generation.NOT_COVERED not in raw:
+            text = check(pending)
+            if text:
+                kept_text.append(text)
+                yield ("" if len(kept_text) == 1 else " ") + text
+        timings.update(ttft_s=round(stats.ttft_s, 3), prompt_tokens=stats.prompt_tokens,
+                       completion_tokens=stats.completion_tokens)
+
+        substantive = bool(shown)
+        if generation.NOT_COVERED in raw or not substantive:
+            reason = "the model found no answer in the passages" if generation.NOT_COVERED in raw \
+                else "no sentence of the draft was supported by a passage"
+            yield ("\n\n" if kept_text else "") + REFUSAL[lang]
+            yield finish(REFUSAL[lang], True, hits, reason, dropped=dropped, raw=raw)
+            return
+        cites = [Citation(n=n, doc=passages[src].doc, title=self.titles().get(passages[src].doc, passages[src].doc),
+                          location=passages[src].location, quote=citations.best_quote(quotes[src], passages[src].text),
+                          text=passages[src].text, passage_id=passages[src].id)
+                 for n, src in enumerate(shown, start=1)]
+        yield finish(" ".join(kept_text), False, hits, "", cites, dropped, raw)
+
+    # -- evidence ----------------------------------------------------------------------------------------
+    def evidence(self, query: str, hits: Sequence[Hit]) -> float:
+        """0..1 strength of the retrieved evidence, used to refuse before spending time on generation."""
+        if not hits:
+            return 0.0
+        s = self.settings
+        top = max(h.similarity for h in hits)
+        dense = (top - s.dense_floor) / max(1e-6, s.dense_ceiling - s.dense_floor)
+        q = set(generation.tokenize(query))
+        lex = len(q & set(generation.tokenize(" ".join(h.passage.text for h in hits[:3])))) / len(q) if q else 0.0
+        return float(max(0.0, min(1.0, max(dense, lex))))
+
+    def claim_support(self, claim: str, passage_id: str) -> float:
+        """The support check of :mod:`citations`, for one claim and one stored passage (evaluation)."""
+        retriever = self.retriever()
+        passage = retriever.passages[retriever._by_id[passage_id]]
+        vector = np.asarray(retriever.stored_embeddings([passage_id])[0], dtype=np.float32)
+        dense = float(vector @ self.embedder.embed_query(claim))
+        s = self.settings
+        return citations.support(claim, passage.text, dense, s.dense_floor, s.dense_ceiling)
+
+    def _dense_support(self, hits: Sequence[Hit]) -> citations.DenseFn:
+        vectors: np.ndarray | None = None
+        cache: dict[str, np.ndarray] = {}
+
+        def sim(sentence: str, i: int) -> float:
+            nonlocal vectors
+            if vectors is None:
+                ids = [h.passage.id for h in hits]
+                got = self.retriever().stored_embeddings(ids)
+                vectors = np.asarray(got, dtype=np.float32)
+            if sentence not in cache:
+                cache[sentence] = self.embedder.embed_query(sentence)
+            return float(vectors[i] @ cache[sentence])
+
+        return sim
+
+
+def _sentence_end(text: str) -> int | None:
+    """Index just after a completed cited sentence in streamed text, or None while it is still open."""
+    import re
+
+    m = re.search(r"\]\.?\s+(?=[^\s\[])", text)
+    return m.end() if m else None
+
+
+def answer_to_json(answer: Answer) -> str:
+    return json.dumps(answer.as_dict(), ensure_ascii=False, indent=2)
+

@@ -1,0 +1,101 @@
+"""Input checks that come before retrieval: question hygiene, language, personal data, out-of-policy asks."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from gdpr_assistant.lexical import fold
+
+
+class QuestionError(ValueError):
+    """The question cannot be processed as typed; the message says what to change."""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+def clean_question(text: str | None, max_chars: int) -> str:
+    if text is None:
+        raise QuestionError("Empty question: type a question about GDPR or AI compliance.")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise QuestionError("Empty question: type a question about GDPR or AI compliance.")
+    letters = sum(c.isalpha() for c in text)
+    if letters < 2 or letters < len(text) * 0.3:
+        raise QuestionError("This does not look like a question (too few letters). Please rephrase it in words.")
+    if len(text) > max_chars:
+        raise QuestionError(f"The question is {len(text):,} characters long; the limit is {max_chars:,}. "
+                            "Ask about one point at a time, or raise ASK_MAX_QUESTION_CHARS.")
+    return text
+
+
+_FR = set(["le", "la", "les", "des", "du", "de", "un", "une", "et", "est", "sont", "pour", "dans", "sur", "avec", "que", "qui", "quel", "quelle", "quels", "quelles", "comment", "pourquoi", "combien", "faut", "il", "elle", "nous", "vous", "je", "mon", "ma", "mes", "notre", "nos", "peut", "doit", "données"])
+_EN = set(["the", "a", "an", "and", "is", "are", "for", "in", "on", "with", "that", "which", "what", "how", "why", "when", "who", "can", "should", "must", "do", "does", "my", "our", "we", "you", "i", "it", "of", "to", "be", "data", "may"])
+
+
+def detect_language(text: str) -> str:
+    """'fr' or 'en', from function words; accents tip a tie towards French."""
+    words = re.findall(r"[a-zà-ÿ']+", text.lower())
+    fr = sum(w in _FR for w in words) + 2 * bool(re.search(r"[éèêàçùôî]", text.lower()))
+    en = sum(w in _EN for w in words)
+    return "en" if en > fr else "fr"
+
+
+# Personal data the Inserm note asks researchers not to type into AI tools.
+_PII_PATTERNS: dict[str, re.Pattern[str]] = {
+    "e-mail address": re.compile(r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b"),
+    "phone number": re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)|(?<!\d)\+\d{1,3}[\s.-]?\d{6,12}(?!\d)"),
+    "French social security number": re.compile(r"(?<!\d)[12][\s.]?\d{2}[\s.]?(?:0[1-9]|1[0-2]|[2-9]\d)[\s.]?"
+                                                r"(?:\d{2}|2[AB])[\s.]?\d{3}[\s.]?\d{3}(?:[\s.]?\d{2})?(?!\d)"),
+    "IBAN": re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){3,7}(?:\s?[A-Z0-9]{1,4})?\b"),
+}
+
+
+def personal_data_found(text: str) -> list[str]:
+    return [kind for kind, pattern in _PII_PATTERNS.items() if pattern.search(text)]
+
+
+def personal_data_warning(kinds: list[str], lang: str) -> str:
+    what = ", ".join(kinds)
+    if lang == "en":
+        return (f"Warning: your question seems to contain personal data ({what}). It stays on this computer, "
+                "but Inserm's guidance is to avoid typing personal data into AI tools.")
+    return (f"Attention : votre question semble contenir des données personnelles ({what}). Elles restent sur "
+            "cet ordinateur, mais l'Inserm recommande de ne pas en saisir dans les outils d'IA.")
+
+
+@dataclass
+class Policy:
+    decline: bool = False
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+_CONTACT = re.compile(
+    r"(adresse (personnelle|perso|du domicile|postale)|domicile|home address|personal (phone|mobile|number|email"
+    r"|e-mail|address)|num[eé]ro (de t[eé]l[eé]phone|de portable|perso)|t[eé]l[eé]phone (personnel|portable)"
+    r"|mobile number|phone number|portable (personnel|perso))")
+
+
+def check_policy(question: str) -> Policy:
+    """Requests the assistant declines whatever the corpus says: personal contact details of a person."""
+    if _CONTACT.search(fold(question)) or _CONTACT.search(question.lower()):
+        return Policy(decline=True, reason="personal-contact")
+    return Policy()
+
+
+def policy_message(reason: str, lang: str) -> str:
+    if reason == "personal-contact":
+        if lang == "en":
+            return ("I cannot give anyone's personal contact details (home address, personal phone or e-mail). "
+                    "To reach the CNIL about a project, use its official channels (cnil.fr, its switchboard "
+                    "or its online forms).")
+        return ("Je ne peux pas communiquer les coordonnées personnelles d'une personne (adresse, téléphone ou "
+                "e-mail personnels). Pour joindre la CNIL au sujet d'un projet, passez par ses canaux officiels "
+                "(cnil.fr, standard, formulaires en ligne).")
+    return ""

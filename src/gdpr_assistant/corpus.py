@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
+# pypdf logs every low-level repair ("EOF marker not found"); a file it cannot read gets our own clear
+# CorpusError instead, so its chatter would only bury that message.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".pdf")
 CATALOGUE_NAME = "catalogue.json"
@@ -78,11 +83,21 @@ def load_catalogue(corpus_dir: Path) -> dict[str, DocumentMeta]:
         return {}
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return {name: DocumentMeta(**{k: str(v) for k, v in meta.items() if k in DocumentMeta.__annotations__})
-                for name, meta in raw.items()}
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError) as exc:
         log.warning("Ignoring unreadable %s (%s); titles will come from the files.", path, exc)
         return {}
+    if not isinstance(raw, dict):
+        log.warning("Ignoring %s: expected an object mapping file names to metadata.", path)
+        return {}
+    catalogue: dict[str, DocumentMeta] = {}
+    for name, meta in raw.items():
+        # One malformed entry (no title, a bare string) must not cost every other document its metadata.
+        if not isinstance(meta, dict):
+            log.warning("Ignoring the entry for %s in %s: expected an object.", name, path)
+            continue
+        fields = {k: str(v).strip() for k, v in meta.items() if k in DocumentMeta.__annotations__ and v is not None}
+        catalogue[name] = DocumentMeta(**{"title": "", **fields})
+    return catalogue
 
 
 def _decode_text(data: bytes, name: str, warnings: list[str]) -> str:
@@ -96,32 +111,58 @@ def _decode_text(data: bytes, name: str, warnings: list[str]) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def _read_pdf(path: Path, name: str) -> tuple[str, list[tuple[int, int]]]:
+def _read_pdf(data: bytes, name: str, warnings: list[str]) -> tuple[str, list[tuple[int, int]], str]:
+    """Text of the pages that have some, where each page starts in it, and the title the PDF declares."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError
 
     try:
-        reader = PdfReader(path)
+        reader = PdfReader(io.BytesIO(data))  # the very bytes that were hashed, even if the file changes now
         if reader.is_encrypted and not reader.decrypt(""):
             raise CorpusError(f"{name}: the PDF is encrypted. Save an unprotected copy and add that instead.")
-        parts: list[str] = []
-        starts: list[tuple[int, int]] = []
-        offset = 0
-        for number, page in enumerate(reader.pages, start=1):
-            page_text = (page.extract_text() or "").strip()
-            if not page_text:
-                continue
-            starts.append((number, offset))
-            parts.append(page_text)
-            offset += len(page_text) + 2
+        pages = list(reader.pages)
     except CorpusError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, NotImplementedError) as exc:
+    except DependencyError as exc:  # AES encryption needs the optional `cryptography` package: unreadable here
+        raise CorpusError(f"{name}: the PDF is encrypted. Save an unprotected copy and add that instead.") from exc
+    except Exception as exc:  # pypdf raises many kinds (struct, zlib, KeyError…) on malformed files
         raise CorpusError(f"{name}: not a readable PDF ({exc.__class__.__name__}: {exc}). "
                           "Re-export it from its source application.") from exc
+    parts: list[str] = []
+    starts: list[tuple[int, int]] = []
+    unreadable: list[int] = []
+    offset = 0
+    for number, page in enumerate(pages, start=1):
+        try:
+            page_text = (page.extract_text() or "").strip()
+        except Exception:  # one damaged page must not cost the reader the others
+            unreadable.append(number)
+            continue
+        if not page_text:
+            continue
+        starts.append((number, offset))
+        parts.append(page_text)
+        offset += len(page_text) + 2
+    if unreadable:
+        warnings.append(f"{name}: page(s) {', '.join(map(str, unreadable))} could not be read and were skipped.")
     if not parts:
+        if unreadable:
+            raise CorpusError(f"{name}: no page of the PDF could be read. Re-export it from its source application.")
         raise CorpusError(f"{name}: the PDF has no extractable text (a scan?). Run OCR on it first.")
-    return "\n\n".join(parts), starts
+    return "\n\n".join(parts), starts, _pdf_title(reader)
+
+
+def _pdf_title(reader: Any) -> str:
+    """The document title from the PDF's metadata, when it has a usable one (many have none or junk)."""
+    try:
+        title = str((reader.metadata or {}).get("/Title") or "").strip()
+    except Exception:  # a broken info dictionary only costs us the title
+        return ""
+    # Exporters often leave placeholders such as "untitled" or "Microsoft Word - draft3.docx".
+    if len(title) < 3 or title.lower() in {"untitled", "sans titre", "title"} or title.lower().endswith(
+            (".doc", ".docx", ".pdf", ".ppt", ".pptx", ".odt")):
+        return ""
+    return title
 
 
 def _title_from(text: str, name: str) -> str:
@@ -143,15 +184,18 @@ def load_document(path: Path, corpus_dir: Path, catalogue: dict[str, DocumentMet
     warnings: list[str] = []
     page_starts: list[tuple[int, int]] = []
     suffix = path.suffix.lower()
+    declared_title = ""
     if suffix == ".pdf":
-        text, page_starts = _read_pdf(path, name)
+        text, page_starts, declared_title = _read_pdf(data, name, warnings)
         fmt = "pdf"
     else:
         text = _decode_text(data, name, warnings)
         fmt = "markdown" if suffix in (".md", ".markdown") else "text"
     if not text.strip():
         raise CorpusError(f"{name}: contains no text.")
-    meta = (catalogue or {}).get(name) or DocumentMeta(title=_title_from(text, name))
+    meta = (catalogue or {}).get(name) or DocumentMeta(title="")
+    if not meta.title:  # no catalogue entry, or one without a title: the file names itself
+        meta = replace(meta, title=declared_title or _title_from(text, name))
     return Document(name=name, text=text, format=fmt, sha256=hashlib.sha256(data).hexdigest(), meta=meta,
                     page_starts=page_starts, warnings=warnings)
 

@@ -108,7 +108,9 @@ def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = Fals
         return report
 
     report["settings"]["model"] = assistant.model_name
-    for item, row in zip(items, rows, strict=True):
+    from tqdm import tqdm
+
+    for item, row in tqdm(list(zip(items, rows, strict=True)), desc="Answering", unit="question", disable=None):
         answer = assistant.ask(item["question"])
         cites = answer.citations
         claims = split_claims(answer.answer)

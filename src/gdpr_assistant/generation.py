@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from gdpr_assistant.chunking import Passage
+from gdpr_assistant.citations import NOT_COVERED
 from gdpr_assistant.lexical import tokenize
 
-NOT_COVERED = "NON_COUVERT"
 
 INSTRUCTIONS = {
     "fr": (
@@ -123,9 +123,5 @@ def generate(llm: Any, messages: list[dict[str, str]], n_passages: int, max_toke
         stats.completion_tokens += 1
         yield delta
     stats.total_s = time.perf_counter() - t0
-    stats.prompt_tokens = count_prompt_tokens(llm, messages)
-
-
-def count_prompt_tokens(llm: Any, messages: list[dict[str, str]]) -> int:
-    text = "".join(m["content"] for m in messages)
-    return len(llm.tokenize(text.encode("utf-8"), add_bos=True)) + 10 * len(messages)  # + chat-template tags
+    # The KV cache now holds the templated prompt and every generated token but the last.
+    stats.prompt_tokens = max(0, int(llm.n_tokens) - max(0, stats.completion_tokens - 1))

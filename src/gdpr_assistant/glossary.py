@@ -7,6 +7,7 @@ General domain vocabulary only: GDPR, AI Act and research terms as the CNIL and 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # Longest phrases first when matching; values are French words added to the lexical query.
 EN_FR: dict[str, str] = {
@@ -186,12 +187,247 @@ EN_FR: dict[str, str] = {
     "when": "quand",
     "how long": "durée",
     "which": "quel",
+    # GDPR principles (art. 5) and core notions (art. 4)
+    "principle": "principe",
+    "principles": "principes",
+    "lawfulness": "licéité licite",
+    "lawful": "licite",
+    "unlawful": "illicite illicéité",
+    "fairness": "loyauté",
+    "accuracy": "exactitude précision",
+    "storage limitation": "limitation de la conservation durée de conservation",
+    "integrity": "intégrité",
+    "confidentiality": "confidentialité",
+    "necessity": "nécessité",
+    "proportionality": "proportionnalité",
+    "safeguards": "garanties",
+    "appropriate safeguards": "garanties appropriées",
+    "measures": "mesures",
+    "technical and organisational measures": "mesures techniques et organisationnelles",
+    "technical and organizational measures": "mesures techniques et organisationnelles",
+    "compliance": "conformité",
+    "compliant": "conforme conformité",
+    "comply": "respecter conformité",
+    "legal framework": "cadre juridique",
+    "legal regime": "régime juridique cadre juridique",
+    "regulation": "règlement",
+    "law": "loi droit",
+    "guidelines": "lignes directrices recommandations",
+    "supervisory authority": "autorité de contrôle",
+    "data protection authority": "autorité de protection des données CNIL",
+    "data protection officer": "délégué à la protection des données DPO",
+    "dpo": "DPO délégué à la protection des données",
+    "joint controller": "responsable conjoint du traitement responsables conjoints",
+    "joint controllers": "responsables conjoints du traitement",
+    "recipient": "destinataire",
+    "recipients": "destinataires",
+    "identify": "identifier",
+    "identifiers": "identifiants",
+    "re-identification": "réidentification",
+    "reidentification": "réidentification",
+    "profiling": "profilage",
+    "further processing": "traitement ultérieur réutilisation",
+    "secondary use": "réutilisation traitement ultérieur",
+    "compatibility test": "test de compatibilité",
+    "explicit": "explicite",
+    "legitimate": "légitime",
+    "specified": "déterminée",
+    "determined": "déterminée",
+    "record of processing": "registre des traitements",
+    "transfer": "transfert",
+    "transfers": "transferts",
+    "third country": "pays tiers",
+    # consent (art. 4(11) and 7)
+    "freely given": "libre",
+    "specific": "spécifique",
+    "informed": "éclairé informé",
+    "unambiguous": "univoque",
+    "withdraw": "retirer retrait",
+    "withdrawal": "retrait",
+    # rights of data subjects (art. 12-22)
+    "right of access": "droit d'accès",
+    "access": "accès",
+    "right to erasure": "droit à l'effacement",
+    "restriction": "limitation",
+    "portability": "portabilité",
+    "objection": "opposition",
+    "exercise of rights": "exercice des droits",
+    "privacy notice": "information des personnes mentions d'information",
+    # DPIA (art. 35) and security (art. 32)
+    "assess": "évaluer analyser",
+    "assessed": "évalués évaluer",
+    "assessment": "évaluation analyse",
+    "evaluate": "évaluer",
+    "evaluation": "évaluation",
+    "action plan": "plan d'action",
+    "encryption": "chiffrement",
+    "access control": "contrôle d'accès",
+    "logging": "journalisation",
+    "vulnerability": "vulnérabilité",
+    "vulnerabilities": "vulnérabilités",
+    "attack": "attaque",
+    "attacks": "attaques",
+    "backdoor": "porte dérobée",
+    "membership inference": "inférence d'appartenance",
+    "memorisation": "mémorisation",
+    "memorization": "mémorisation",
+    "regurgitation": "régurgitation",
+    "confidential": "confidentiel confidentialité",
+    # AI development life cycle (CNIL AI how-to sheets, AI Act)
+    "design": "conception",
+    "designing": "concevoir conception",
+    "build": "constituer concevoir",
+    "building": "constitution conception",
+    "collection": "collecte",
+    "collect": "collecter collecte",
+    "collected": "collectées collecte",
+    "selection": "sélection",
+    "select": "sélectionner sélection",
+    "cleaning": "nettoyage",
+    "preprocessing": "prétraitement",
+    "data quality": "qualité des données",
+    "quality": "qualité",
+    "lifecycle": "cycle de vie",
+    "life cycle": "cycle de vie",
+    "monitoring": "suivi surveillance",
+    "retraining": "réentraînement",
+    "retrain": "réentraîner",
+    "update": "mise à jour",
+    "fine-tuning": "affinage fine-tuning",
+    "fine tuning": "affinage fine-tuning",
+    "foundation model": "modèle de fondation",
+    "general-purpose ai": "IA à usage général",
+    "deployer": "déployeur",
+    "inference": "inférence",
+    "output": "sortie résultat",
+    "outputs": "sorties résultats",
+    "synthetic data": "données synthétiques",
+    "aggregated": "agrégées",
+    "federated learning": "apprentissage fédéré",
+    "machine learning": "apprentissage automatique machine learning",
+    "deep learning": "apprentissage profond",
+    "neural network": "réseau de neurones",
+    "algorithm": "algorithme",
+    "algorithms": "algorithmes",
+    "explainability": "explicabilité",
+    "interpretability": "interprétabilité",
+    "human oversight": "contrôle humain",
+    "prohibited": "interdit interdiction",
+    "forbidden": "interdit interdiction",
+    "allowed": "autorisé permis",
+    "permitted": "autorisé permis",
+    "authorised": "autorisé",
+    "authorized": "autorisé",
+    "verify": "vérifier vérification",
+    "verification": "vérification",
+    "check": "vérifier vérification",
+    "ensure": "garantir s'assurer",
+    # research, health and ethics
+    "ethics": "éthique",
+    "ethics committee": "comité d'éthique",
+    "ethical": "éthique",
+    "clinical trial": "essai clinique",
+    "clinical trials": "essais cliniques",
+    "medical records": "dossiers médicaux",
+    "health records": "dossiers médicaux",
+    "diagnosis": "diagnostic",
+    "imaging": "imagerie",
+    "scientific": "scientifique",
+    "peer review": "relecture par les pairs",
+    "proof of concept": "preuve de concept",
+    "intellectual property": "propriété intellectuelle",
+    "copyright": "droit d'auteur propriété intellectuelle",
+    # organisations and people
+    "organisation": "organisme",
+    "organization": "organisme",
+    "company": "entreprise société",
+    "companies": "entreprises sociétés",
+    "startup": "start-up entreprise",
+    "start-up": "start-up entreprise",
+    "public authority": "autorité publique acteur public administration",
+    "employee": "salarié agent",
+    "employees": "salariés agents",
+    "staff": "agents personnel",
+    "user": "utilisateur usager",
+    "users": "utilisateurs usagers",
+    "citizens": "citoyens usagers",
+    "person": "personne",
+    "people": "personnes",
+    # online sources, tools and services
+    "website": "site web site internet",
+    "websites": "sites web",
+    "web pages": "pages web",
+    "online": "en ligne",
+    "internet": "internet en ligne",
+    "social network": "réseau social",
+    "social networks": "réseaux sociaux",
+    "social media": "réseaux sociaux",
+    "video": "vidéo",
+    "camera": "caméra",
+    "cameras": "caméras",
+    "video surveillance": "vidéosurveillance vidéoprotection",
+    "facial recognition": "reconnaissance faciale",
+    "upload": "téléverser",
+    "subscription": "abonnement",
+    "paid": "payant",
+    "free": "gratuit libre",
+    "sovereignty": "souveraineté",
+    "environmental impact": "impact environnemental",
+    "carbon": "carbone émissions",
+    "electricity": "électricité consommation électrique",
+    "emissions": "émissions",
+    "public consultation": "consultation publique",
+    "example": "exemple",
+    "examples": "exemples",
 }
 
-_PATTERN = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(EN_FR, key=len, reverse=True)) + r")\b",
+# French abbreviations and their spelled-out forms, both ways: a passage often uses only one of them. (Not
+# RGPD or IA: the whole corpus is about them, spelling them out only adds words that match everywhere.)
+FR_EQUIVALENTS: dict[str, str] = {
+    "aipd": "analyse d'impact relative à la protection des données",
+    "analyse d'impact": "AIPD",
+    "dpo": "délégué à la protection des données",
+    "dpd": "délégué à la protection des données DPO",
+    "délégué à la protection des données": "DPO",
+    "llm": "grand modèle de langage",
+    "grand modèle de langage": "LLM",
+    "grands modèles de langage": "LLM",
+}
+
+
+def _pattern(keys: list[str]) -> re.Pattern[str]:
+    return re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)) + r")\b",
                       re.IGNORECASE)
+
+
+_EN = _pattern(list(EN_FR))
+# English terms of art used as such inside French sentences ("differential privacy", "web scraping"): only
+# phrases, since a single English word may also be a French word with another sense.
+_EN_PHRASES = _pattern([k for k in EN_FR if " " in k])
+_FR = _pattern(list(FR_EQUIVALENTS))
 
 
 def french_terms(question: str) -> str:
     """French equivalents of the domain terms found in an English question (empty if none)."""
-    return " ".join(EN_FR[m.group(1).lower()] for m in _PATTERN.finditer(question))
+    return _unique(EN_FR[m.group(1).lower()] for m in _EN.finditer(question))
+
+
+def expansion(question: str, lang: str) -> str:
+    """Words to add to a question so that it matches the French wording of the corpus (empty if none).
+
+    English questions get the French equivalents of their domain terms; French questions get those of the
+    English phrases they borrow; both get the other form of the French abbreviations they use.
+    """
+    pattern = _EN if lang == "en" else _EN_PHRASES
+    terms = [EN_FR[m.group(1).lower()] for m in pattern.finditer(question)]
+    terms += [FR_EQUIVALENTS[m.group(1).lower()] for m in _FR.finditer(question)]
+    return _unique(terms)
+
+
+def _unique(terms: Iterable[str]) -> str:
+    """Joined, each word once: repeated words only lengthen the query the embedder has to read."""
+    seen: dict[str, None] = {}
+    for term in terms:
+        for word in term.split():
+            seen.setdefault(word, None)
+    return " ".join(seen)

@@ -45,6 +45,10 @@ class IndexLocked(IndexError_):
     pass
 
 
+class IndexDamaged(IndexError_):
+    """Chroma no longer holds what the manifest lists (a store altered behind our back): rebuild with force."""
+
+
 @dataclass
 class IndexReport:
     added: list[str] = field(default_factory=list)
@@ -52,6 +56,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about files that were indexed all the same
     passages: int = 0
     rebuilt: bool = False
     seconds: float = 0.0
@@ -161,14 +166,26 @@ class Index:
             try:
                 (self.dir / "chroma").mkdir(parents=True, exist_ok=True)
                 self._client = _chroma_client(self.dir / "chroma")
-            except PermissionError as exc:
-                raise IndexError_(f"Cannot open the index in {self.dir}: permission denied. "
+            except OSError as exc:
+                raise IndexError_(f"Cannot open the index in {self.dir} ({exc.strerror or exc}). "
                                   "Make it writable or choose another folder with --index PATH.") from exc
+            except Exception as exc:  # chromadb raises its own error types for a read-only or damaged store
+                if not os.access(self.dir / "chroma", os.W_OK) or "readonly" in str(exc):
+                    raise IndexError_(f"Cannot open the index in {self.dir}: it is read-only (Chroma needs to "
+                                      "write even to search). Make it writable or choose another folder with "
+                                      "--index PATH.") from exc
+                raise IndexError_(f"Cannot open the index in {self.dir} ({exc}). If it is damaged, delete "
+                                  "the folder and run `ask index` to rebuild it from the corpus.") from exc
         return self._client
 
     def collection(self, manifest: dict[str, Any]) -> Any:
-        return self.client().get_collection(manifest["collection"],
-                                            embedding_function=self._ef())
+        from chromadb.errors import NotFoundError
+
+        try:
+            return self.client().get_collection(manifest["collection"], embedding_function=self._ef())
+        except NotFoundError as exc:
+            raise IndexDamaged(f"The index in {self.dir} is damaged (its passages are missing). Run "
+                               "`ask index --force` to rebuild it from the corpus.") from exc
 
     def stale_files(self) -> bool:
         """Cheap freshness check (names, sizes, mtimes) so that every question sees the current corpus."""
@@ -197,6 +214,11 @@ class Index:
             raise IndexError_("No index yet: run `ask index`.")
         got = self.collection(manifest).get(include=["documents", "metadatas"])
         ps = [passage_from_record(t, m) for t, m in zip(got["documents"], got["metadatas"], strict=True)]
+        # Checked here, where it costs nothing, rather than on every update: opening Chroma alone would take
+        # most of the no-op re-index budget.
+        if len(ps) != sum(f.get("passages", 0) for f in manifest["files"].values()):
+            raise IndexDamaged(f"The index in {self.dir} is damaged (it holds {len(ps)} passages, its manifest "
+                               "lists another number). Run `ask index --force` to rebuild it from the corpus.")
         ps.sort(key=lambda p: (p.doc, p.index))
         return ps, manifest
 
@@ -224,6 +246,8 @@ class Index:
     def _update_locked(self, progress: ProgressFn | None, force: bool) -> IndexReport:
         report = IndexReport()
         corpus_dir = self.settings.corpus_dir
+        for tmp in self.dir.glob(f".{MANIFEST}.*.tmp"):  # left by a writer killed mid-write; we hold the lock
+            tmp.unlink(missing_ok=True)
         old = self.manifest()
         compatible = self._compatible(old) and not force
         old_files: dict[str, Any] = old["files"] if (old and compatible) else {}
@@ -283,12 +307,15 @@ class Index:
         docs, problems = load_documents([current[n]["path"] for n in todo], corpus_dir)
         loaded = {d.name for d in docs}
         for msg in problems:
-            report.problems.append(msg)
+            indexed = any(msg.startswith(f"{n}:") for n in loaded)
+            (report.warnings if indexed else report.problems).append(msg)
         for n in todo:
             if n not in loaded:
                 msg = next((p for p in problems if p.startswith(f"{n}:")), f"{n}: could not be read.")
                 files_meta[n] = {"sha256": current[n]["sha256"], "size": current[n]["size"],
                                  "mtime": current[n]["mtime"], "problem": msg}
+                if n in old_files and "problem" not in old_files[n]:
+                    report.removed.append(n)  # its old passages are not carried over: say so
 
         chunked = [(d, chunk(d, self.settings.chunk_max_chars, self.settings.chunk_min_chars)) for d in docs]
         total = sum(len(ps) for _, ps in chunked) or 1
@@ -313,7 +340,7 @@ class Index:
                 report.added.append(doc.name)
         bar(0, "done", close=True)
 
-        for n, meta in files_meta.items():  # carry titles over for files copied from the live generation
+        for meta in files_meta.values():  # files that failed have none; counts must add up for the check
             meta.setdefault("passages", 0)
         manifest = {"format": FORMAT, "embedder": self.embedder.id, "chunking": self._chunking_id(),
                     "collection": new_name, "generation": generation, "files": files_meta,

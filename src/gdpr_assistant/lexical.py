@@ -11,7 +11,24 @@ from functools import lru_cache
 
 import snowballstemmer
 
-_STOP = set(["a", "ai", "aie", "ainsi", "alors", "au", "aucun", "aucune", "aupres", "aussi", "autre", "autres", "aux", "avant", "avec", "avez", "avoir", "ayant", "c", "ca", "ce", "ceci", "cela", "celle", "celles", "celui", "ces", "cet", "cette", "ceux", "chaque", "ci", "comme", "comment", "d", "dans", "de", "des", "deja", "donc", "dont", "du", "elle", "elles", "en", "encore", "entre", "est", "et", "etaient", "etait", "etant", "ete", "etre", "eu", "eux", "fait", "faire", "faut", "il", "ils", "j", "je", "l", "la", "le", "les", "leur", "leurs", "lors", "lui", "m", "ma", "mais", "me", "meme", "memes", "mes", "moi", "mon", "n", "ne", "ni", "non", "nos", "notre", "nous", "on", "ont", "ou", "par", "parce", "pas", "peu", "peut", "peuvent", "plus", "pour", "pourquoi", "qu", "quand", "que", "quel", "quelle", "quelles", "quels", "qui", "quoi", "s", "sa", "sans", "se", "selon", "ses", "si", "son", "sont", "sous", "sur", "t", "ta", "te", "tes", "toi", "ton", "tous", "tout", "toute", "toutes", "tres", "tu", "un", "une", "unes", "uns", "vers", "via", "vos", "votre", "vous", "y", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "may", "me", "my", "no", "not", "of", "on", "or", "our", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your"])
+# French then English function words; accents folded, as tokenize() sees them.
+_STOP = {
+    "a", "ai", "aie", "ainsi", "alors", "au", "aucun", "aucune", "aupres", "aussi", "autre", "autres", "aux",
+    "avant", "avec", "avez", "avoir", "ayant", "c", "ca", "ce", "ceci", "cela", "celle", "celles", "celui", "ces",
+    "cet", "cette", "ceux", "chaque", "ci", "comme", "comment", "d", "dans", "de", "des", "deja", "donc", "dont",
+    "du", "elle", "elles", "en", "encore", "entre", "est", "et", "etaient", "etait", "etant", "ete", "etre", "eu",
+    "eux", "fait", "faire", "faut", "il", "ils", "j", "je", "l", "la", "le", "les", "leur", "leurs", "lors", "lui",
+    "m", "ma", "mais", "me", "meme", "memes", "mes", "moi", "mon", "n", "ne", "ni", "non", "nos", "notre", "nous",
+    "on", "ont", "ou", "par", "parce", "pas", "peu", "peut", "peuvent", "plus", "pour", "pourquoi", "qu", "quand",
+    "que", "quel", "quelle", "quelles", "quels", "qui", "quoi", "s", "sa", "sans", "se", "selon", "ses", "si",
+    "son", "sont", "sous", "sur", "t", "ta", "te", "tes", "toi", "ton", "tous", "tout", "toute", "toutes", "tres",
+    "tu", "un", "une", "unes", "uns", "vers", "via", "vos", "votre", "vous", "y",
+    "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from",
+    "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "may", "my", "no", "not", "of",
+    "or", "our", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
+    "this", "those", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why",
+    "will", "with", "would", "you", "your",
+}
 
 _stemmer = snowballstemmer.stemmer("french")
 

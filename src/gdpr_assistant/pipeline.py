@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -14,15 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from gdpr_assistant import citations, generation, safety
+from gdpr_assistant import citations, generation, offline, safety
 from gdpr_assistant.corpus import SUPPORTED_SUFFIXES, CorpusError, load_catalogue, load_document
 from gdpr_assistant.embedding import Embedder, get_embedder
-from gdpr_assistant.index import Index, IndexLocked, IndexReport, ProgressFn
+from gdpr_assistant.index import Index, IndexDamaged, IndexLocked, IndexReport, ProgressFn
 from gdpr_assistant.models import PACKAGED, load_llm, resolve_model
 from gdpr_assistant.retrieval import Hit, Retriever
 from gdpr_assistant.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+# The Python API is an entry point like the CLI and the UI: guarded from import on (loopback only), before
+# any heavy library is loaded; an Assistant adds the hosts its settings allow.
+offline.protect()
 
 
 @dataclass
@@ -75,6 +80,7 @@ REFUSAL = {
 class Assistant:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = (settings or get_settings()).resolved()
+        offline.protect(self.settings.allowed_hosts)
         self._embedder: Embedder | None = None
         self._index: Index | None = None
         self._retriever: Retriever | None = None
@@ -84,7 +90,8 @@ class Assistant:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = get_embedder(self.settings.embedder, self.settings.n_threads)
+            self._embedder = get_embedder(self.settings.embedder, self.settings.n_threads,
+                                          self.settings.embed_query_threads)
         return self._embedder
 
     @property
@@ -124,7 +131,12 @@ class Assistant:
             manifest = self.index.manifest()
             if self._retriever is None or manifest is None or \
                     manifest.get("collection") != self._retriever.manifest.get("collection"):
-                self._retriever = Retriever(self.index)
+                try:
+                    self._retriever = Retriever(self.index)
+                except IndexDamaged as exc:
+                    log.warning("%s Rebuilding it now.", exc)
+                    self.index.update(progress=progress, force=True)
+                    self._retriever = Retriever(self.index)
             return self._retriever
 
     def documents(self) -> list[dict[str, Any]]:
@@ -133,7 +145,7 @@ class Assistant:
         out = []
         for name, meta in sorted(manifest["files"].items()):
             cat = catalogue.get(name)
-            out.append({"doc": name, "title": cat.title if cat else meta.get("title", name),
+            out.append({"doc": name, "title": (cat.title if cat else "") or meta.get("title", name),
                         "kind": (cat.kind if cat else "") or meta.get("kind", ""), "passages": meta.get("passages", 0),
                         "indexed_at": meta.get("indexed_at", ""), "problem": meta.get("problem", "")})
         return out
@@ -155,7 +167,8 @@ class Assistant:
                 problems.append(f"{src.name}: a document with this name is already in the corpus; "
                                 "remove it first or rename the new file.")
                 continue
-            tmp = corpus / f".{src.name}.upload"
+            # Hidden (the indexer skips it) but with the real suffix: it decides how the file is read.
+            tmp = corpus / f".upload-{src.name}"
             try:
                 shutil.copyfile(src, tmp)
                 load_document(tmp, corpus)  # refuse unreadable files before they enter the corpus
@@ -194,14 +207,35 @@ class Assistant:
     def ask_stream(self, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
                    lang: str | None = None) -> Iterator[str | Answer]:
         """Yield verified answer text as each sentence is checked, then the final :class:`Answer`."""
+        for event in self._ask_stream(question, history, k, lang):
+            if isinstance(event, Answer) and self.settings.history_file:
+                self._record(event)
+            yield event
+
+    def _record(self, answer: Answer) -> None:
+        """Append the exchange to the history file the user turned on (off by default: no trace on disk)."""
+        path = self.settings.history_file
+        assert path is not None
+        entry = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "question": answer.question, "answer": answer.answer,
+                 "refused": answer.refused, "model": answer.model,
+                 "citations": [c.as_dict() for c in answer.citations]}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only: the file holds what the user asked.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            log.warning("Could not append to the history file %s (%s); the answer is not recorded.", path,
+                        exc.strerror or exc)
+
+    def _ask_stream(self, question: str, history: Sequence[tuple[str, str]], k: int | None,
+                    lang: str | None) -> Iterator[str | Answer]:
         t0 = time.perf_counter()
         s = self.settings
         question = safety.clean_question(question, s.max_question_chars)
         lang = lang if lang in ("fr", "en") else safety.detect_language(question)
-        warnings = []
-        pii = safety.personal_data_found(question)
-        if pii:
-            warnings.append(safety.personal_data_warning(pii, lang))
+        warnings = safety.question_warnings(question, lang)
         timings: dict[str, float | int] = {"retrieval_s": 0.0, "ttft_s": 0.0, "total_s": 0.0,
                                            "prompt_tokens": 0, "completion_tokens": 0}
 
@@ -224,6 +258,12 @@ class Assistant:
         if history and len(question.split()) < 15:
             query = f"{history[-1][0]} {question}"  # follow-ups ("et pour la santé ?") need the topic
         hits = retriever.search(query, k or s.answer_k)
+        # A passage that gives the assistant orders (prompt injection in a user's file) stays visible in search
+        # but never enters a prompt, and the user is told which document carries it.
+        steering = sorted({h.passage.doc for h in hits if safety.addresses_the_assistant(h.passage.text)})
+        if steering:
+            hits = [h for h in hits if not safety.addresses_the_assistant(h.passage.text)]
+            warnings.append(safety.steering_warning(steering, lang))
         timings["retrieval_s"] = round(time.perf_counter() - t0, 3)
 
         evidence = self.evidence(query, hits)
@@ -280,7 +320,7 @@ class Assistant:
                 if text:
                     kept_text.append(text)
                     yield ("" if len(kept_text) == 1 else " ") + text
-        if pending.strip() and generation.NOT_COVERED not in raw:
+        if pending.strip() and citations.NOT_COVERED not in raw:
             text = check(pending)
             if text:
                 kept_text.append(text)
@@ -288,10 +328,8 @@ class Assistant:
         timings.update(ttft_s=round(stats.ttft_s, 3), prompt_tokens=stats.prompt_tokens,
                        completion_tokens=stats.completion_tokens)
 
-        substantive = bool(shown)
-        if generation.NOT_COVERED in raw or not substantive:
-            reason = "the model found no answer in the passages" if generation.NOT_COVERED in raw \
-                else "no sentence of the draft was supported by a passage"
+        reason = citations.refusal_reason(raw, supported=len(shown))
+        if reason:
             yield ("\n\n" if kept_text else "") + REFUSAL[lang]
             yield finish(REFUSAL[lang], True, hits, reason, dropped=dropped, raw=raw)
             return
@@ -337,6 +375,15 @@ class Assistant:
             return float(vectors[i] @ cache[sentence])
 
         return sim
+
+    # -- purpose drafting --------------------------------------------------------------------------------
+    def draft_purpose(self, request: Any, use_model: bool = True) -> Any:
+        """A purpose statement (finalité) for an AI system, checked against CNIL Fiche 2: see :mod:`purpose`.
+
+        ``request`` is a :class:`purpose.PurposeRequest`; returns a :class:`purpose.PurposeDraft`."""
+        from gdpr_assistant import purpose  # purpose builds on this module's Citation
+
+        return purpose.draft_purpose(self, request, use_model)
 
 
 def _sentence_end(text: str) -> int | None:

@@ -13,29 +13,44 @@ class QuestionError(ValueError):
     """The question cannot be processed as typed; the message says what to change."""
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+# Control characters, zero-width marks and lone surrogates (undecodable bytes in a command-line argument
+# arrive as surrogates, and the embedder and the model both need valid UTF-8).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff]")
+_EMPTY = "Empty question: type a question about GDPR or AI compliance."
 
 
-def clean_question(text: str | None, max_chars: int) -> str:
-    if text is None:
-        raise QuestionError("Empty question: type a question about GDPR or AI compliance.")
+def clean_question(text: object, max_chars: int) -> str:
+    """The question as the pipeline uses it, or :class:`QuestionError` with what to change."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
+    if text is None:
+        raise QuestionError(_EMPTY)
+    if not isinstance(text, str):
+        raise QuestionError(f"The question must be text, not {type(text).__name__}.")
     text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
-        raise QuestionError("Empty question: type a question about GDPR or AI compliance.")
-    letters = sum(c.isalpha() for c in text)
-    if letters < 2 or letters < len(text) * 0.3:
-        raise QuestionError("This does not look like a question (too few letters). Please rephrase it in words.")
+        raise QuestionError(_EMPTY)
+    # Before the letter count: for a huge paste, "too long" is the useful thing to hear.
     if len(text) > max_chars:
         raise QuestionError(f"The question is {len(text):,} characters long; the limit is {max_chars:,}. "
                             "Ask about one point at a time, or raise ASK_MAX_QUESTION_CHARS.")
+    letters = sum(c.isalpha() for c in text)
+    if letters < 2 or letters < len(text) * 0.3:
+        raise QuestionError("This does not look like a question (too few letters). Please rephrase it in words.")
     return text
 
 
-_FR = set(["le", "la", "les", "des", "du", "de", "un", "une", "et", "est", "sont", "pour", "dans", "sur", "avec", "que", "qui", "quel", "quelle", "quels", "quelles", "comment", "pourquoi", "combien", "faut", "il", "elle", "nous", "vous", "je", "mon", "ma", "mes", "notre", "nos", "peut", "doit", "données"])
-_EN = set(["the", "a", "an", "and", "is", "are", "for", "in", "on", "with", "that", "which", "what", "how", "why", "when", "who", "can", "should", "must", "do", "does", "my", "our", "we", "you", "i", "it", "of", "to", "be", "data", "may"])
+_FR = frozenset({
+    "le", "la", "les", "des", "du", "de", "un", "une", "et", "est", "sont", "pour", "dans", "sur", "avec", "que",
+    "qui", "quel", "quelle", "quels", "quelles", "comment", "pourquoi", "combien", "faut", "il", "elle", "nous",
+    "vous", "je", "mon", "ma", "mes", "notre", "nos", "peut", "doit", "données"
+})
+_EN = frozenset({
+    "the", "a", "an", "and", "is", "are", "for", "in", "on", "with", "that", "which", "what", "how", "why", "when",
+    "who", "can", "should", "must", "do", "does", "my", "our", "we", "you", "i", "it", "of", "to", "be", "data",
+    "may"
+})
 
 
 def detect_language(text: str) -> str:
@@ -49,7 +64,8 @@ def detect_language(text: str) -> str:
 # Personal data the Inserm note asks researchers not to type into AI tools.
 _PII_PATTERNS: dict[str, re.Pattern[str]] = {
     "e-mail address": re.compile(r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b"),
-    "phone number": re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)|(?<!\d)\+\d{1,3}[\s.-]?\d{6,12}(?!\d)"),
+    "phone number": re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)"
+                               r"|(?<!\d)\+\d{1,3}[\s.-]?\d{6,12}(?!\d)"),
     "French social security number": re.compile(r"(?<!\d)[12][\s.]?\d{2}[\s.]?(?:0[1-9]|1[0-2]|[2-9]\d)[\s.]?"
                                                 r"(?:\d{2}|2[AB])[\s.]?\d{3}[\s.]?\d{3}(?:[\s.]?\d{2})?(?!\d)"),
     "IBAN": re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){3,7}(?:\s?[A-Z0-9]{1,4})?\b"),
@@ -57,7 +73,9 @@ _PII_PATTERNS: dict[str, re.Pattern[str]] = {
 
 
 def personal_data_found(text: str) -> list[str]:
-    return [kind for kind, pattern in _PII_PATTERNS.items() if pattern.search(text)]
+    # IBANs are often typed in lower case; the other patterns are case-free already.
+    return [kind for kind, pattern in _PII_PATTERNS.items()
+            if pattern.search(text.upper() if kind == "IBAN" else text)]
 
 
 def personal_data_warning(kinds: list[str], lang: str) -> str:
@@ -67,6 +85,12 @@ def personal_data_warning(kinds: list[str], lang: str) -> str:
                 "but Inserm's guidance is to avoid typing personal data into AI tools.")
     return (f"Attention : votre question semble contenir des données personnelles ({what}). Elles restent sur "
             "cet ordinateur, mais l'Inserm recommande de ne pas en saisir dans les outils d'IA.")
+
+
+def question_warnings(question: str, lang: str) -> list[str]:
+    """What the interfaces show next to the answer; warnings never block a question."""
+    kinds = personal_data_found(question)
+    return [personal_data_warning(kinds, lang)] if kinds else []
 
 
 @dataclass
@@ -99,3 +123,40 @@ def policy_message(reason: str, lang: str) -> str:
                 "e-mail personnels). Pour joindre la CNIL au sujet d'un projet, passez par ses canaux officiels "
                 "(cnil.fr, standard, formulaires en ligne).")
     return ""
+
+
+# Text in a document that speaks to the assistant instead of about its subject: a user-added file may carry
+# instructions meant to steer the model (prompt injection). One family alone is usually a document that
+# *describes* such attacks; two or more together are an attempt. Matched on folded text (no case, no accents).
+_STEERING: dict[str, re.Pattern[str]] = {
+    "override": re.compile(r"\b(ignore[rsz]?|disregard|forget|oublie[rsz]?|ne tiens? pas compte)\b.{0,40}"
+                           r"\b(instructions?|consignes?|regles|rules|prompts?|directives?)\b"),
+    "role": re.compile(r"\b(you are now|from now on,? you|act as|tu es (desormais|maintenant)|vous etes "
+                       r"(desormais|maintenant)|mode (libre|developpeur)|developer mode|jailbreak)\b"),
+    "output": re.compile(r"\b(answer|reply|respond)\b.{0,30}\b(only|every|all)\b|\brepond(s|ez)?\b.{0,30}"
+                         r"\b(uniquement|seulement|toujours)\b|\b(ne cite|do not cite|don't cite|without citing"
+                         r"|sans citer)\b"),
+    "prompt": re.compile(r"\b(system prompt|prompt (systeme|system)|revea\w* your (instructions|prompt)|"
+                         r"(affiche|revele|donne)[rsz]? (integralement )?(ton|tes|votre|vos) (prompt|instructions|"
+                         r"consignes))\b"),
+}
+
+
+def steering_signals(text: str) -> list[str]:
+    folded = re.sub(r"\s+", " ", fold(text))
+    return [family for family, pattern in _STEERING.items() if pattern.search(folded)]
+
+
+def addresses_the_assistant(text: str) -> bool:
+    """Whether a passage carries instructions aimed at the model rather than content about its subject."""
+    return len(steering_signals(text)) >= 2
+
+
+def steering_warning(docs: list[str], lang: str) -> str:
+    names = ", ".join(docs)
+    if lang == "en":
+        return (f"Some passages of {names} contain instructions addressed to the assistant (\"ignore previous "
+                "instructions…\"). They were not used for this answer; check where this document comes from.")
+    return (f"Des passages de {names} contiennent des instructions adressées à l'assistant (« ignore les "
+            "instructions précédentes… »). Ils n'ont pas servi à cette réponse ; vérifiez la provenance de ce "
+            "document.")

@@ -1,0 +1,106 @@
+"""Answer speed: our pipeline against llama.cpp alone on the same prompts.
+
+For each model (default 1.5B, fast 0.5B) and each question: the pipeline's time to first token and total
+time, then llama.cpp alone generating from the very prompt the pipeline built (same messages, grammar,
+sampling), in the same order so that both see the same KV-cache reuse. The ratio of medians is the
+pipeline's overhead (retrieval, verification of citations, dense support checks). Peak RSS is the process
+maximum (both models are loaded in turn, one at a time).
+
+    .venv/bin/python bench/bench_answer.py --questions 8 --out bench/results/answer.json
+"""
+
+from __future__ import annotations
+
+import gdpr_assistant  # noqa: F401  (offline switches first)
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+
+from gdpr_assistant import generation
+from gdpr_assistant.offline import install_egress_guard
+from gdpr_assistant.pipeline import Assistant
+from gdpr_assistant.settings import get_settings
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
+
+
+def llama_alone(assistant: Assistant, messages: list[dict[str, str]], n_passages: int) -> tuple[float, float, int]:
+    s = assistant.settings
+    stats = generation.GenerationStats()
+    for _ in generation.generate(assistant.llm(), messages, n_passages, s.max_answer_tokens, s.temperature, s.seed,
+                                 stats):
+        pass
+    return stats.ttft_s, stats.total_s, stats.completion_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=8, help="answerable dev questions to time")
+    parser.add_argument("--models", default="default,fast")
+    parser.add_argument("--dev", type=Path, default=DEV)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    install_egress_guard()
+
+    items = [json.loads(line) for line in args.dev.read_text(encoding="utf-8").splitlines() if line.strip()]
+    questions = [it["question"] for it in items if it["type"] in ("fact", "list")][: args.questions]
+    results = {}
+    for model in args.models.split(","):
+        assistant = Assistant(get_settings().model_copy(update={"llm": model}))
+        assistant.llm()
+        assistant.ask("Quelles qualités doit réunir le consentement ?")  # warm-up: index, model, caches
+        runs = []
+        for q in questions:
+            t0 = time.perf_counter()
+            first = None
+            answer = None
+            for event in assistant.ask_stream(q):
+                if first is None:
+                    first = time.perf_counter() - t0
+                answer = event
+            total = time.perf_counter() - t0
+            assert answer is not None and not isinstance(answer, str)
+            hits = answer.passages
+            messages = generation.build_messages(answer.question, [h.passage for h in hits], assistant.titles(),
+                                                 answer.lang, assistant.settings.max_passage_chars)
+            runs.append({"question": q, "refused": answer.refused, "pipeline_first_output_s": first,
+                         "pipeline_ttft_s": answer.timings["ttft_s"] + answer.timings["retrieval_s"],
+                         "pipeline_total_s": total, "prompt_tokens": answer.timings["prompt_tokens"],
+                         "completion_tokens": answer.timings["completion_tokens"], "messages": messages,
+                         "n_passages": len(hits)})
+        for run in runs:
+            if run["refused"] and not run["completion_tokens"]:
+                continue  # refused before generation: nothing for llama.cpp alone to compare with
+            ttft, total, tokens = llama_alone(assistant, run.pop("messages"), run["n_passages"])
+            run.update(llama_ttft_s=ttft, llama_total_s=total, llama_tokens=tokens)
+        timed = [r for r in runs if "llama_total_s" in r]
+        med = {key: statistics.median(r[key] for r in timed) for key in
+               ("pipeline_ttft_s", "pipeline_total_s", "llama_ttft_s", "llama_total_s", "prompt_tokens",
+                "completion_tokens")}
+        results[assistant.model_name] = {
+            "questions": len(timed), **{f"median_{k}": round(v, 3) for k, v in med.items()},
+            "ratio_total": round(med["pipeline_total_s"] / med["llama_total_s"], 3),
+            "ratio_ttft": round(med["pipeline_ttft_s"] / med["llama_ttft_s"], 3),
+            "runs": [{k: v for k, v in r.items() if k != "messages"} for r in runs],
+        }
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("| model | n | TTFT pipeline | TTFT llama.cpp | total pipeline | total llama.cpp | ratio total "
+          "| prompt tok | answer tok |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['questions']} | {r['median_pipeline_ttft_s']:.2f} s | {r['median_llama_ttft_s']:.2f} s "
+              f"| {r['median_pipeline_total_s']:.2f} s | {r['median_llama_total_s']:.2f} s | {r['ratio_total']} "
+              f"| {r['median_prompt_tokens']:.0f} | {r['median_completion_tokens']:.0f} |")
+    print(f"\nPeak RSS: {peak_mb:.0f} MB")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"results": results, "peak_rss_mb": round(peak_mb)}, indent=2,
+                                       ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

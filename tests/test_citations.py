@@ -1,0 +1,83 @@
+"""Citation checking and refusal logic on fixed inputs (pure logic: no model, no index)."""
+
+from __future__ import annotations
+
+from gdpr_assistant import citations
+from gdpr_assistant.citations import split_claims, support, verify
+from gdpr_assistant.generation import NOT_COVERED
+
+PASSAGES = [
+    "La CNIL a reçu les réponses de 9 participants à l'appel à contribution, dont 5 entreprises privées.",
+    "Le consentement doit être libre, spécifique, éclairé et univoque.",
+    "La durée de conservation des données d'entraînement doit être définie pour la conception et la maintenance.",
+]
+
+
+def test_correct_citation_is_kept() -> None:
+    v = verify("Le consentement doit être libre, spécifique et éclairé [2].", PASSAGES, threshold=0.5)
+    assert v.answer == "Le consentement doit être libre, spécifique et éclairé [1]."
+    assert v.sources == [1]  # passage 2 (0-based 1) is now source [1]
+    assert "libre, spécifique, éclairé" in v.quotes[0]
+
+
+def test_wrong_citation_is_reattributed_to_the_supporting_passage() -> None:
+    v = verify("La CNIL a reçu les réponses de 9 participants [3].", PASSAGES, threshold=0.5)
+    claim = v.claims[0]
+    assert claim.kept and claim.sources == [0] and claim.reason == "re-attributed"
+    assert v.answer.endswith("[1].") and v.sources == [0]
+
+
+def test_sentence_with_a_number_absent_from_every_passage_is_dropped() -> None:
+    v = verify("Il faut notifier la CNIL dans les 72 heures [1]. Le consentement doit être libre [2].", PASSAGES,
+               threshold=0.5)
+    assert [c.kept for c in v.claims] == [False, True]
+    assert "72" not in v.answer
+    assert v.claims[0].reason == "no passage supports it"
+
+
+def test_numbers_must_match_exactly() -> None:
+    assert support("La CNIL a reçu 12 réponses", PASSAGES[0], None, 0.8, 0.9) == 0.0
+    assert support("La CNIL a reçu 9 réponses de participants", PASSAGES[0], None, 0.8, 0.9) >= 0.5
+
+
+def test_citation_numbers_never_point_outside_the_sources() -> None:
+    v = verify("Le consentement doit être libre et éclairé [7]. La conservation est définie pour la maintenance "
+               "[2][9].", PASSAGES, threshold=0.5)
+    cited = [n for c in split_claims(v.answer) for n in c.cited]
+    assert cited and all(1 <= n <= len(v.sources) for n in cited)
+
+
+def test_sources_are_numbered_in_order_of_first_citation() -> None:
+    v = verify("La durée de conservation est définie pour la conception [3]. Le consentement doit être libre "
+               "[2]. La conservation vaut aussi pour la maintenance [3].", PASSAGES, threshold=0.5)
+    assert v.sources == [2, 1]
+    assert [c.cited for c in split_claims(v.answer)] == [[1], [2], [1]]
+
+
+def test_unsupported_draft_keeps_nothing_and_connectives_do_not_survive_alone() -> None:
+    v = verify("Oui. Les amendes peuvent atteindre 4 % du chiffre d'affaires mondial [1].", PASSAGES, threshold=0.5)
+    assert v.answer == "" and not v.supported
+
+
+def test_english_claim_over_french_passage_uses_dense_similarity() -> None:
+    def dense(sentence: str, i: int) -> float:  # deterministic stand-in for the embedding model
+        return 0.9 if i == 1 else 0.7
+
+    v = verify("Consent must be free, specific and informed [1].", PASSAGES, threshold=0.5, dense=dense,
+               dense_floor=0.8, dense_ceiling=0.88)
+    assert v.claims[0].kept and v.claims[0].sources == [1]
+    without = verify("Consent must be free, specific and informed [1].", PASSAGES, threshold=0.5)
+    assert not without.claims[0].kept
+
+
+def test_split_claims_reads_grouped_and_repeated_markers() -> None:
+    claims = split_claims("Première phrase [1, 2]. Deuxième phrase [3][1].")
+    assert [c.cited for c in claims] == [[1, 2], [3, 1]]
+    assert claims[0].text == "Première phrase."
+
+
+def test_refusal_reasons() -> None:
+    assert citations.refusal_reason(NOT_COVERED, supported=0) == "the model found no answer in the passages"
+    assert citations.refusal_reason("Une phrase inventée [1].", supported=0) == \
+        "no sentence of the draft was supported by a passage"
+    assert citations.refusal_reason("Le consentement doit être libre [1].", supported=1) is None

@@ -1,0 +1,134 @@
+"""Retrieval: query expansion, BM25, the hubness-corrected dense ranking and its fusion, on the real e5 index
+of two small documents (the session fixture ``built``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import Built
+
+from gdpr_assistant.embedding import E5Embedder, Embedder
+from gdpr_assistant.glossary import expansion, french_terms
+from gdpr_assistant.index import Index
+from gdpr_assistant.lexical import BM25, tokenize
+from gdpr_assistant.retrieval import Retriever
+
+
+# -- glossary ----------------------------------------------------------------------------------------------------
+def test_english_question_gets_french_terms_longest_phrase_first() -> None:
+    terms = expansion("When is a data protection impact assessment mandatory for an AI system?", "en")
+    assert "AIPD" in terms and "obligatoire" in terms and "système" in terms
+    # The whole phrase matched, not "impact assessment" inside it as well: each word once.
+    assert len(terms.split()) == len(set(terms.split()))
+
+
+def test_french_question_gets_only_borrowed_english_phrases_and_abbreviations() -> None:
+    # "differential privacy" is an English term of art used as such in French.
+    assert expansion("Que dit la CNIL de la differential privacy ?", "fr") == "confidentialité différentielle"
+    # Single words are left alone: "client", "code" or "patient" are French words too.
+    assert expansion("Le client fournit le code du patient.", "fr") == ""
+    assert "DPO" in expansion("Faut-il un délégué à la protection des données ?", "fr")
+    assert "analyse" in expansion("Quand une AIPD est-elle requise ?", "fr")
+
+
+def test_query_without_expansion_is_left_exactly_as_typed() -> None:
+    # A trailing space is one more token for the embedder and moves the dense ranking.
+    q = "Quelle durée de conservation pour les données ?"
+    assert Retriever.expand(q) == q
+    assert Retriever.expand("Is consent required?").startswith("Is consent required? ")
+
+
+def test_french_terms_of_an_english_question() -> None:
+    assert "consentement" in french_terms("Is consent the right legal basis?")
+    assert french_terms("Bonjour") == ""
+
+
+# -- BM25 -----------------------------------------------------------------------------------------------------
+def test_bm25_folds_accents_stems_and_drops_stop_words() -> None:
+    assert tokenize("Les données d'entraînement") == tokenize("donnee entrainement")
+    bm = BM25(["Les données d'entraînement du modèle", "La durée de conservation", "Un texte sans rapport"],
+              k1=1.8, b=0.75)
+    assert bm.top("entraîner un modèle sur des données", 3)[0][0] == 0
+    assert bm.top("le la les", 3) == []  # nothing but stop words: no match, rather than noise
+
+
+def test_bm25_k1_controls_term_frequency_saturation() -> None:
+    texts = ["consentement " * 6 + "base", "consentement base légale"]
+    low, high = BM25(texts, k1=0.1, b=0.0), BM25(texts, k1=5.0, b=0.0)
+    gap = lambda bm: bm.scores("consentement")[0] - bm.scores("consentement")[1]  # noqa: E731
+    assert gap(high) > gap(low) > -1e-9
+
+
+# -- hubness-corrected dense ranking and fusion -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def retriever(built: Built, e5: Embedder) -> Retriever:
+    return Retriever(Index(built.settings, e5))
+
+
+def test_hub_scores_are_mean_similarity_to_nearest_other_passages(retriever: Retriever) -> None:
+    hub = retriever._hubness
+    assert hub is not None and hub.shape == (len(retriever.passages),)
+    ids = [p.id for p in retriever.passages]
+    vectors = np.asarray(retriever.stored_embeddings(ids), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    k = retriever.index.settings.hubness_k
+    expected = np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+    assert np.allclose(hub, expected, atol=1e-5)
+
+
+def test_dense_ranking_is_chroma_cosine_reordered_by_hubness(built: Built, e5: Embedder) -> None:
+    query = "Quels critères pour sélectionner les projets du bac à sable données de santé ?"
+    plain = Retriever(Index(built.settings.model_copy(update={"hubness_weight": 0.0}), e5))
+    corrected = Retriever(Index(built.settings.model_copy(update={"hubness_weight": 0.5}), e5))
+    raw = plain._dense(query, 10)
+    sims = [s for _, s in raw]
+    assert sims == sorted(sims, reverse=True)  # plain cosine order, as Chroma returns it
+    got = corrected._dense(query, 10)
+    hub = corrected._hubness
+    assert hub is not None
+    keyed = [s - 0.5 * hub[i] for i, s in got]
+    assert keyed == sorted(keyed, reverse=True)
+    # The similarity reported stays the plain cosine: the refusal threshold is calibrated on it.
+    assert dict(got).items() <= dict(plain._dense(query, len(plain.passages))).items()
+
+
+def test_search_fuses_both_rankers_without_duplicates(retriever: Retriever) -> None:
+    hits = retriever.search("Sur quels critères la CNIL a-t-elle choisi les projets de son bac à sable santé ?", 8)
+    assert 0 < len(hits) <= 8
+    assert len({h.passage.id for h in hits}) == len(hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert any(h.dense_rank and h.lexical_rank for h in hits)  # fusion, not one ranker alone
+    assert any("Critères de sélection" in h.passage.text for h in hits[:3])
+
+
+def test_english_question_reaches_the_french_passage(retriever: Retriever) -> None:
+    hits = retriever.search("What criteria did the CNIL use to select the projects of its 2021 health data "
+                            "sandbox?", 3)
+    assert any("Critères de sélection" in h.passage.text for h in hits)
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical"])
+def test_single_ranker_modes(built: Built, e5: Embedder, mode: str) -> None:
+    r = Retriever(Index(built.settings.model_copy(update={"retrieval_mode": mode}), e5))
+    hits = r.search("bac à sable données de santé", 5)
+    assert hits
+    assert all((h.lexical_rank is None) == (mode == "dense") for h in hits)
+    assert all((h.dense_rank is None) == (mode == "lexical") for h in hits)
+
+
+# -- embedder threads -------------------------------------------------------------------------------------------
+def test_query_and_passage_calls_set_their_own_thread_counts(e5: Embedder) -> None:
+    assert isinstance(e5, E5Embedder)
+    omp = e5._openmp
+    assert omp is not None  # the wheel bundles its OpenMP runtime, so the per-call setting takes effect
+    text = "Quelle durée de conservation pour une base d'entraînement ?"
+    one = E5Embedder(threads=2, query_threads=1)
+    a = one.embed_query(text)
+    assert omp.omp_get_max_threads() == 1
+    one.embed_passages([text])
+    assert omp.omp_get_max_threads() == 2
+    b = E5Embedder(threads=2, query_threads=2).embed_query(text)
+    assert omp.omp_get_max_threads() == 2
+    assert np.allclose(a, b, atol=1e-4)  # the thread count changes the speed, not the vector

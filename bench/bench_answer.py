@@ -11,8 +11,6 @@ maximum (both models are loaded in turn, one at a time).
 
 from __future__ import annotations
 
-import gdpr_assistant  # noqa: F401  (offline switches first)
-
 import argparse
 import json
 import resource
@@ -20,6 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
+import gdpr_assistant  # noqa: F401  (offline switches first)
 from gdpr_assistant import generation
 from gdpr_assistant.offline import install_egress_guard
 from gdpr_assistant.pipeline import Assistant
@@ -65,8 +64,7 @@ def main() -> None:
             total = time.perf_counter() - t0
             assert answer is not None and not isinstance(answer, str)
             hits = answer.passages
-            messages = generation.build_messages(answer.question, [h.passage for h in hits], assistant.titles(),
-                                                 answer.lang, assistant.settings.max_passage_chars)
+            messages = assistant.prompt_messages(answer.question, answer.question, hits, answer.lang)
             runs.append({"question": q, "refused": answer.refused, "pipeline_first_output_s": first,
                          "pipeline_ttft_s": answer.timings["ttft_s"] + answer.timings["retrieval_s"],
                          "pipeline_total_s": total, "prompt_tokens": answer.timings["prompt_tokens"],

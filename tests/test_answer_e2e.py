@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, clean_env
 
-from gdpr_assistant.models import ModelError, PACKAGED, resolve_model
+from gdpr_assistant.models import PACKAGED, ModelError, resolve_model
 from gdpr_assistant.pipeline import Assistant
 from gdpr_assistant.settings import Settings
-
-from conftest import CORPUS, clean_env
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +103,7 @@ def test_corrupted_model_copy_is_rejected_with_the_fix(tmp_path: Path) -> None:
         byte = f.read(1)
         f.seek(-1, 1)
         f.write(bytes([byte[0] ^ 0xFF]))
-    with pytest.raises(ModelError, match="corrupt.*delete it"):
+    with pytest.raises(ModelError, match=r"corrupt.*delete it"):
         resolve_model("fast", cache)
 
 

@@ -81,3 +81,24 @@ def test_refusal_reasons() -> None:
     assert citations.refusal_reason("Une phrase inventée [1].", supported=0) == \
         "no sentence of the draft was supported by a passage"
     assert citations.refusal_reason("Le consentement doit être libre [1].", supported=1) is None
+
+
+def test_restating_the_question_is_not_an_answer() -> None:
+    question = "Quelles qualités le consentement doit-il réunir ?"
+    v = verify("Le consentement doit réunir des qualités [2].", PASSAGES, threshold=0.5, question=question)
+    assert not v.supported or not v.sources
+    assert citations.refusal_reason("Le consentement doit réunir des qualités [2].", supported=len(v.sources))
+
+
+def test_rare_words_weigh_more_than_common_ones() -> None:
+    idf = {"cnil": 0.1, "don": 0.1, "particip": 0.1, "delegu": 5.0, "design": 5.0, "obligatoir": 3.0}
+    claim = "La CNIL rend obligatoire la désignation d'un délégué pour les participants"
+    plain = citations.lexical_support(claim, PASSAGES[0])
+    weighted = citations.lexical_support(claim, PASSAGES[0], idf)
+    assert weighted < 0.2 < plain
+    assert verify(claim + " [1].", PASSAGES, threshold=0.3, idf=idf).answer == ""
+
+
+def test_a_list_introduced_by_a_colon_is_one_claim() -> None:
+    v = verify("Le consentement doit être :\n- libre\n- spécifique\n- éclairé [2].", PASSAGES, threshold=0.5)
+    assert len(v.claims) == 1 and v.sources == [1]

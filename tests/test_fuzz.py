@@ -67,7 +67,7 @@ def searcher(built: Built) -> Assistant:
     return Assistant(built.settings)
 
 
-@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(questions)
 def test_search_answers_any_clean_question_from_the_index(searcher: Assistant, raw: object) -> None:
     docs = {d["doc"] for d in searcher.documents()}
@@ -122,7 +122,7 @@ def fuzz_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Assistant, Pa
     return assistant, root
 
 
-@settings(max_examples=12, deadline=None, database=None,
+@settings(max_examples=10, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(files)
 def test_random_corpus_files_never_break_or_corrupt_the_index(fuzz_corpus: tuple[Assistant, Path],

@@ -8,7 +8,7 @@ import pytest
 from conftest import Built
 
 from gdpr_assistant.embedding import E5Embedder, Embedder
-from gdpr_assistant.glossary import expansion, french_terms
+from gdpr_assistant.glossary import expansion
 from gdpr_assistant.index import Index
 from gdpr_assistant.lexical import BM25, tokenize
 from gdpr_assistant.retrieval import Retriever
@@ -38,9 +38,10 @@ def test_query_without_expansion_is_left_exactly_as_typed() -> None:
     assert Retriever.expand("Is consent required?").startswith("Is consent required? ")
 
 
-def test_french_terms_of_an_english_question() -> None:
-    assert "consentement" in french_terms("Is consent the right legal basis?")
-    assert french_terms("Bonjour") == ""
+def test_expansion_reads_typographic_apostrophes_and_is_empty_without_domain_terms() -> None:
+    assert "analyse" in expansion("Quand réaliser l’AIPD ?", "fr")
+    assert "consentement" in expansion("Is consent the right legal basis?", "en")
+    assert expansion("Bonjour, comment allez-vous ?", "fr") == ""
 
 
 # -- BM25 -----------------------------------------------------------------------------------------------------

@@ -9,13 +9,15 @@ which is what catches the "3 ans" / "72 heures" a small model brings from its ow
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gdpr_assistant.lexical import tokenize
 
 _CITE = re.compile(r"\s*\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
-_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý«\"(\-•*])|\n+")
+# A claim ends at a sentence end or a closed citation followed by a new sentence or bullet; a list introduced
+# by a colon stays one claim with its items.
+_SENT_END = re.compile(r"(?<=[.!?\]])(?<!\d\.)\s+(?=[A-ZÀ-Ý«\"(\-•*])|\n{2,}")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 # Similarity of an answer sentence to a passage, from the dense model: (sentence, passage index) -> cosine.
@@ -62,28 +64,44 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
 
 
-def lexical_support(claim: str, passage: str) -> float:
+def lexical_support(claim: str, passage: str, idf: Mapping[str, float] | None = None) -> float:
+    """Share of the claim's content words found in the passage, each weighted by its rarity in the corpus
+    (``idf``; a word the corpus never uses weighs most): the distinctive words of a claim are what must be
+    there, so a sentence that borrows the passage's common words around an invented point does not pass."""
     terms = set(tokenize(claim))
     if not terms:
         return 0.0
-    return len(terms & set(tokenize(passage))) / len(terms)
+    if not idf:
+        return len(terms & set(tokenize(passage))) / len(terms)
+    unseen = max(idf.values(), default=1.0)
+    weights = {t: idf.get(t, unseen) for t in terms}
+    found = set(tokenize(passage))
+    return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
 
 
-def support(claim: str, passage: str, dense: float | None, dense_floor: float, dense_ceiling: float) -> float:
-    """0..1: share of the claim's content words in the passage, or the scaled dense similarity when that is
-    higher (a claim in English over a French passage shares few words). Zero if a number is missing."""
+def support(claim: str, passage: str, dense: float | None, dense_floor: float, dense_ceiling: float,
+            idf: Mapping[str, float] | None = None) -> float:
+    """0..1: the claim's (rarity-weighted) content words found in the passage, or the scaled dense similarity
+    when that is higher (a claim in English over a French passage shares few words). Zero if a number of the
+    claim is missing from the passage."""
     if not numbers(claim) <= numbers(passage):
         return 0.0
-    lex = lexical_support(claim, passage)
+    lex = lexical_support(claim, passage, idf)
     if dense is None:
         return lex
     scaled = (dense - dense_floor) / max(1e-6, dense_ceiling - dense_floor)
     return max(lex, min(1.0, max(0.0, scaled)))
 
 
-def is_connective(text: str) -> bool:
-    """'Oui.', 'En résumé :' — too little content to need (or be checked by) a citation."""
-    return len(set(tokenize(text))) < 2 and not numbers(text)
+def is_connective(text: str, question: str = "", cited: bool = False) -> bool:
+    """'Oui.', 'En résumé :', or a restatement of the question: nothing to cite, nothing that answers.
+    A short cited item ("- Libre [2]") is still checked."""
+    terms = set(tokenize(text))
+    if numbers(text):
+        return False
+    if question and terms <= set(tokenize(question)):
+        return True
+    return len(terms) < (1 if cited else 2)
 
 
 def best_quote(claims: Sequence[str], passage: str, max_chars: int = 400) -> str:
@@ -98,15 +116,16 @@ def best_quote(claims: Sequence[str], passage: str, max_chars: int = 400) -> str
 
 
 def verify(answer: str, passages: Sequence[str], threshold: float, dense: DenseFn | None = None,
-           dense_floor: float = 0.8, dense_ceiling: float = 0.9) -> Verified:
+           dense_floor: float = 0.8, dense_ceiling: float = 0.9, idf: Mapping[str, float] | None = None,
+           question: str = "") -> Verified:
     claims = split_claims(answer)
     for claim in claims:
-        if is_connective(claim.text):
+        if is_connective(claim.text, question, cited=bool(claim.cited)):
             claim.kept, claim.reason = True, "connective"
             continue
         for i, text in enumerate(passages):
             d = dense(claim.text, i) if dense else None
-            claim.support[i] = support(claim.text, text, d, dense_floor, dense_ceiling)
+            claim.support[i] = support(claim.text, text, d, dense_floor, dense_ceiling, idf)
         cited_ok = [n - 1 for n in claim.cited if 1 <= n <= len(passages) and claim.support[n - 1] >= threshold]
         if cited_ok:
             claim.kept, claim.sources, claim.reason = True, cited_ok, "cited passage supports it"

@@ -59,7 +59,7 @@ def _pct(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -85,7 +85,8 @@ def retrieval_metrics(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
             "latency_p90_ms": round(_pct(lat, 0.9) * 1000, 1) if lat else None}
 
 
-def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = False, k: int | None = None) -> dict[str, Any]:
+def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = False,
+        k: int | None = None) -> dict[str, Any]:
     settings = assistant.settings
     k = k or settings.search_k
     assistant.retriever()  # build or refresh the index before timing anything
@@ -176,7 +177,8 @@ def markdown_summary(report: dict[str, Any]) -> str:
     s = report["settings"]
     r = report["retrieval"]
     k = s["k"]
-    lines = [f"## Evaluation: {s['items']} items, embedder `{s['embedder']}`" + (f", model `{s['model']}`" if "model" in s else ""),
+    model = f", model `{s['model']}`" if "model" in s else ""
+    lines = [f"## Evaluation: {s['items']} items, embedder `{s['embedder']}`{model}",
              "", f"| retrieval | items | recall@{k} | hit@{k} | MRR |", "|---|---|---|---|---|"]
     for part in ("all", "fr", "en"):
         m = r[part]

@@ -1,5 +1,6 @@
-"""English → French vocabulary of data protection and AI, to let the lexical ranker match English
-questions against the French corpus (the dense model alone ranks French passages poorly for them).
+"""English → French vocabulary of data protection and AI, to let English questions (and English phrases in
+French ones) reach the French corpus: both rankers read the question with these French terms added (the dense
+model alone ranks French passages poorly for English questions).
 
 General domain vocabulary only: GDPR, AI Act and research terms as the CNIL and Inserm translate them.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# Longest phrases first when matching; values are French words added to the lexical query.
+# Longest phrases first when matching; values are French words added to the query of both rankers.
 EN_FR: dict[str, str] = {
     "data protection impact assessment": "analyse d'impact relative à la protection des données AIPD",
     "impact assessment": "analyse d'impact AIPD",
@@ -407,17 +408,13 @@ _EN_PHRASES = _pattern([k for k in EN_FR if " " in k])
 _FR = _pattern(list(FR_EQUIVALENTS))
 
 
-def french_terms(question: str) -> str:
-    """French equivalents of the domain terms found in an English question (empty if none)."""
-    return _unique(EN_FR[m.group(1).lower()] for m in _EN.finditer(question))
-
-
 def expansion(question: str, lang: str) -> str:
     """Words to add to a question so that it matches the French wording of the corpus (empty if none).
 
     English questions get the French equivalents of their domain terms; French questions get those of the
     English phrases they borrow; both get the other form of the French abbreviations they use.
     """
+    question = question.replace("\u2019", "'")  # typographic apostrophes, as in "l’AIPD"
     pattern = _EN if lang == "en" else _EN_PHRASES
     terms = [EN_FR[m.group(1).lower()] for m in pattern.finditer(question)]
     terms += [FR_EQUIVALENTS[m.group(1).lower()] for m in _FR.finditer(question)]

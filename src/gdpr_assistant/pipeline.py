@@ -273,8 +273,7 @@ class Assistant:
             return
 
         passages = [h.passage for h in hits]
-        messages = generation.build_messages(question, passages, self.titles(), lang, s.max_passage_chars,
-                                             history)
+        messages = self.prompt_messages(question, query, hits, lang, history)
         stats = generation.GenerationStats()
         llm = self.llm()
         dense = self._dense_support(hits)
@@ -287,7 +286,7 @@ class Assistant:
 
         def check(sentence: str) -> str | None:
             v = citations.verify(sentence, [p.text for p in passages], s.support_threshold, dense,
-                                 s.dense_floor, s.dense_ceiling)
+                                 s.dense_floor, s.dense_ceiling, idf=retriever.idf, question=question)
             out = []
             for claim in v.claims:
                 if not claim.kept or not claim.sources:
@@ -339,6 +338,13 @@ class Assistant:
                  for n, src in enumerate(shown, start=1)]
         yield finish(" ".join(kept_text), False, hits, "", cites, dropped, raw)
 
+    def prompt_messages(self, question: str, query: str, hits: Sequence[Hit], lang: str,
+                        history: Sequence[tuple[str, str]] = ()) -> list[dict[str, str]]:
+        """The chat messages sent to the model (public so the benchmark can replay the exact prompt)."""
+        return generation.build_messages(question, [h.passage for h in hits], self.titles(), lang,
+                                         self.settings.max_passage_chars, history,
+                                         focus=self.retriever().expand(query))
+
     # -- evidence ----------------------------------------------------------------------------------------
     def evidence(self, query: str, hits: Sequence[Hit]) -> float:
         """0..1 strength of the retrieved evidence, used to refuse before spending time on generation."""
@@ -347,7 +353,7 @@ class Assistant:
         s = self.settings
         top = max(h.similarity for h in hits)
         dense = (top - s.dense_floor) / max(1e-6, s.dense_ceiling - s.dense_floor)
-        q = set(generation.tokenize(query))
+        q = set(generation.tokenize(self.retriever().expand(query)))
         lex = len(q & set(generation.tokenize(" ".join(h.passage.text for h in hits[:3])))) / len(q) if q else 0.0
         return float(max(0.0, min(1.0, max(dense, lex))))
 
@@ -358,7 +364,7 @@ class Assistant:
         vector = np.asarray(retriever.stored_embeddings([passage_id])[0], dtype=np.float32)
         dense = float(vector @ self.embedder.embed_query(claim))
         s = self.settings
-        return citations.support(claim, passage.text, dense, s.dense_floor, s.dense_ceiling)
+        return citations.support(claim, passage.text, dense, s.dense_floor, s.dense_ceiling, retriever.idf)
 
     def _dense_support(self, hits: Sequence[Hit]) -> citations.DenseFn:
         vectors: np.ndarray | None = None

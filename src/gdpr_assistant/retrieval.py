@@ -140,6 +140,11 @@ class Retriever:
             out[start:start + len(sims)] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
         return out
 
+    @property
+    def idf(self) -> dict[str, float]:
+        """Rarity of each indexed word, used to weigh the words of a claim when checking citations."""
+        return self._bm25.idf
+
     def stored_embeddings(self, ids: list[str]) -> list[Any]:
         with self._lock:
             got = self._collection.get(ids=ids, include=["embeddings"])

@@ -61,8 +61,8 @@ class Settings(BaseSettings):
 
     # Retrieval
     search_k: int = 8
-    answer_k: int = 4
-    max_passage_chars: int = 700  # per passage in the prompt: prompt processing dominates answer time
+    answer_k: int = 5
+    max_passage_chars: int = 520  # per passage in the prompt: prompt processing dominates answer time
     # Chosen on the dev set as a whole and checked on both halves of it (docs/retrieval-eval.md).
     candidates: int = 40  # per ranker, before fusion
     rrf_k: int = 10
@@ -88,12 +88,12 @@ class Settings(BaseSettings):
 
     # Trust thresholds (calibrated on the dev set as a whole, see README "Evaluation").
     # Retrieval evidence below this (0..1) is refused before the model runs.
-    refuse_below_evidence: float = 0.34
+    refuse_below_evidence: float = 0.55
     # A claim stands when this share of its content words is in the cited passage, or when its dense
     # similarity to the passage, scaled between floor (0) and ceiling (1), reaches it.
     support_threshold: float = 0.5
-    dense_floor: float = 0.80
-    dense_ceiling: float = 0.88
+    dense_floor: float = 0.78
+    dense_ceiling: float = 0.86
 
     # Input limits
     max_question_chars: int = 2000

@@ -210,7 +210,7 @@ CSS = """
 .src-text { font-size: .92em; line-height: 1.45; white-space: pre-wrap; margin: 0; }
 .src mark, .purpose mark { background: #fde68a; color: #1f2937; padding: 0 .1em; border-radius: 2px; }
 .src-empty { opacity: .75; font-style: italic; }
-#documents table { font-family: var(--font); }
+#documents table, #documents td, #documents th, #documents span { font-family: var(--font) !important; }
 .purpose-statement { font-size: 1.05em; border-left: 4px solid var(--color-accent); padding: .6rem .9rem;
                      background: var(--background-fill-secondary); border-radius: 4px; }
 .checklist { width: 100%; border-collapse: collapse; }
@@ -623,7 +623,7 @@ class WebUI:
         c: dict[str, Any] = {"conv": gr.State(new_conv())}
         with gr.Row():
             with gr.Column(scale=3, min_width=360):
-                c["chatbot"] = self.tr(gr.Chatbot(label=t["chatbot"], elem_id="chatbot", height=520,
+                c["chatbot"] = self.tr(gr.Chatbot(label=t["chatbot"], elem_id="chatbot", height="56vh", min_height=320,
                                                   placeholder=t["chat_placeholder"], buttons=["copy"],
                                                   feedback_options=None, group_consecutive_messages=False),
                                        label="chatbot", placeholder="chat_placeholder")
@@ -632,8 +632,9 @@ class WebUI:
                                         label="question", placeholder="question_ph")
                 with gr.Row():
                     c["send"] = self.tr(gr.Button(t["send"], variant="primary", elem_id="send"), value="send")
-                    c["stop"] = self.tr(gr.Button(t["stop"], variant="stop", elem_id="stop"), value="stop")
-                    c["new"] = self.tr(gr.Button(t["new"], elem_id="new"), value="new")
+                    c["stop"] = self.tr(gr.Button(t["stop"], variant="stop", elem_id="stop", size="md"),
+                                        value="stop")
+                    c["new"] = self.tr(gr.Button(t["new"], elem_id="new", size="md"), value="new")
             with gr.Column(scale=2, min_width=300):
                 c["sources"] = gr.HTML(empty_sources(t), elem_id="sources", padding=True)
         return c

@@ -23,11 +23,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from conftest import REPO, SITECUSTOMIZE, SMALL_DOCS, NetCheck, clean_env, make_corpus
+from conftest import REPO, SITECUSTOMIZE, NetCheck, clean_env, make_corpus
 
-# The deck holds CNIL Fiche 2 (purpose) and much of the practical guidance: the questions below need it.
-DOCS = (*SMALL_DOCS, "cnil-webinaire-recommandations-ia-rgpd-2024.md")
-QUESTION = "Quels critères la CNIL donne-t-elle pour définir la finalité d'un système d'IA à usage général ?"
+# The deck holds CNIL Fiche 2 (purpose); with the Inserm note, the corpus and the question of the pipeline's own
+# end-to-end test (tests/test_answer_e2e.py), so the UI tests ask what the pipeline is known to answer.
+DOCS = ("cnil-webinaire-recommandations-ia-rgpd-2024.md", "inserm-recommandations-usage-ia.txt")
+QUESTION = "Quelles qualités le consentement doit-il réunir pour fonder la collecte de données d'entraînement ?"
 PURPOSE = ("Développement d'un modèle qui prédit le risque de réhospitalisation à 30 jours à partir des dossiers "
            "des patients, pour aider les équipes soignantes à prioriser le suivi après la sortie.")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -113,6 +114,44 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stop(proc)
 
 
+# -- rendering (pure functions, fixed inputs) -----------------------------------------------------------------
+def _answer(refused: bool = False) -> Any:
+    from gdpr_assistant.chunking import Passage
+    from gdpr_assistant.pipeline import Answer, Citation
+    from gdpr_assistant.retrieval import Hit
+
+    text = "# Le consentement\n\n- Libre <b>\n- Univoque"
+    passage = Passage("deck.md", 3, text, 0, len(text), ("Fiche 4",), 10, 14)
+    cites = [] if refused else [Citation(1, "deck.md", "Fiches CNIL", passage.location, "- Libre <b>", text)]
+    return Answer(question="q", answer="Le consentement doit être libre [1].", refused=refused, lang="fr",
+                  citations=cites, passages=[Hit(passage, 0.5, 0.9, 1, 1)], model="qwen-test",
+                  timings={"retrieval_s": 0.1, "ttft_s": 1.5, "total_s": 3.25, "prompt_tokens": 900,
+                           "completion_tokens": 20})
+
+
+def test_answer_bubble_links_each_citation_and_shows_time_tokens_and_model() -> None:
+    from gdpr_assistant import ui
+
+    md = ui.answer_markdown(_answer(), "src-3", ui.TEXTS["fr"])
+    assert "libre [\\[1\\]](#src-3-1)." in md
+    assert "3.2 s" in md and "900 + 20 jetons" in md and "qwen-test" in md
+    panel = ui.sources_html(_answer(), "src-3", {}, ui.TEXTS["fr"], 600)
+    assert 'id="src-3-1"' in panel and "Fiches CNIL" in panel and "deck.md · Fiche 4, l. 10–14" in panel
+    # The cited span is marked inside the passage, which is escaped like the rest.
+    assert "<mark>- Libre &lt;b&gt;</mark>" in panel and "<b>" not in panel
+
+
+def test_refused_answer_is_labelled_and_shows_the_nearest_passages() -> None:
+    from gdpr_assistant import ui
+
+    t = ui.TEXTS["en"]
+    md = ui.answer_markdown(_answer(refused=True), "src-1", t)
+    assert md.startswith("**⚠️ No answer in the documents.**")
+    panel = ui.sources_html(_answer(refused=True), "src-1", {"deck.md": "Fiches CNIL"}, t, 600)
+    assert t["nearest"] in panel and "Fiches CNIL" in panel and "<mark>" not in panel
+
+
+# -- the served app -------------------------------------------------------------------------------------------
 def test_app_serves_on_loopback_and_builds_the_index_on_first_run(server: Server) -> None:
     assert urlparse(server.url).hostname == "127.0.0.1"
     log = "".join(server.output)
@@ -128,7 +167,7 @@ def test_documents_endpoint_lists_the_indexed_documents(server: Server) -> None:
     for d in docs:
         assert d["passages"] > 0 and d["indexed_at"] and not d["problem"]
     by_name = {d["doc"]: d for d in docs}
-    assert by_name["cnil-ia-sante-defis.md"]["title"].startswith("Utilisations de l'IA dans le domaine de la santé")
+    assert by_name["inserm-recommandations-usage-ia.txt"]["title"].startswith("Recommandations du Pôle IA")
 
 
 @pytest.mark.slow
@@ -276,7 +315,7 @@ def test_browser_chat_purpose_and_corpus(server: Server, tmp_path: Path) -> None
 
             # Corpus: the indexed documents with their passages.
             page.locator("#tab-corpus-button").click()
-            expect(page.locator("#documents")).to_contain_text("cnil-ia-sante-defis.md")
+            expect(page.locator("#documents")).to_contain_text("inserm-recommandations-usage-ia.txt")
             page.screenshot(path=str(shots / "ui-corpus.png"))
 
             # English switch.

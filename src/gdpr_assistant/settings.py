@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     llm: str = "default"
     n_ctx: int = 4096
     n_threads: int = Field(default_factory=physical_cores)
-    max_answer_tokens: int = 320
+    max_answer_tokens: int = 200  # "a few sentences": 4 sentences fit; bounds the time of a rambling draft
     temperature: float = 0.0
     seed: int = 0
 

@@ -4,31 +4,34 @@ Chat with verified citations and a sources panel, purpose drafting, corpus manag
 decision is the pipeline's; this module only turns its results into HTML and its inputs into calls. The
 conversation lives in the browser session's memory (``gr.State``) and is never written to disk.
 
-Import it after ``gdpr_assistant.offline.protect()`` (``app.py`` does): gradio reads its analytics switch at
-import time.
+Importing it guards the process first (offline switches, egress guard), as ``app.py`` and the pipeline do:
+gradio reads its analytics switch at import time.
 """
 
 from __future__ import annotations
 
-import html
-import re
-import tempfile
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import Any
-
-import gradio as gr
-
 from gdpr_assistant import offline
-from gdpr_assistant.corpus import SUPPORTED_SUFFIXES, CorpusError
-from gdpr_assistant.embedding import EmbedderError
-from gdpr_assistant.index import IndexError_
-from gdpr_assistant.models import PACKAGED, ModelError
-from gdpr_assistant.pipeline import Answer, Assistant, Citation
-from gdpr_assistant.retrieval import Hit
-from gdpr_assistant.safety import QuestionError
-from gdpr_assistant.settings import Settings
+
+offline.protect()
+
+import html  # noqa: E402
+import re  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from gdpr_assistant.corpus import SUPPORTED_SUFFIXES, CorpusError  # noqa: E402
+from gdpr_assistant.embedding import EmbedderError  # noqa: E402
+from gdpr_assistant.index import IndexError_  # noqa: E402
+from gdpr_assistant.models import PACKAGED, ModelError  # noqa: E402
+from gdpr_assistant.pipeline import Answer, Assistant, Citation  # noqa: E402
+from gdpr_assistant.retrieval import Hit  # noqa: E402
+from gdpr_assistant.safety import QuestionError  # noqa: E402
+from gdpr_assistant.settings import Settings  # noqa: E402
 
 # The errors whose message is written for the user; anything else is a bug and keeps its traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (CorpusError, EmbedderError, IndexError_, ModelError, QuestionError)

@@ -102,3 +102,11 @@ def test_rare_words_weigh_more_than_common_ones() -> None:
 def test_a_list_introduced_by_a_colon_is_one_claim() -> None:
     v = verify("Le consentement doit être :\n- libre\n- spécifique\n- éclairé [2].", PASSAGES, threshold=0.5)
     assert len(v.claims) == 1 and v.sources == [1]
+
+
+def test_restating_the_question_with_its_own_figures_is_not_shown() -> None:
+    question = "Quelle taille avait le service créé par la CNIL en 2023 ?"
+    v = verify("Quelle taille avait le service créé par la CNIL en 2023 [1]. La CNIL a reçu les réponses de 9 "
+               "participants [1].", PASSAGES, threshold=0.5, question=question)
+    assert v.claims[0].reason == "restates the question"
+    assert "2023" not in v.answer and v.answer.endswith("[1].")

@@ -93,15 +93,16 @@ def support(claim: str, passage: str, dense: float | None, dense_floor: float, d
     return max(lex, min(1.0, max(0.0, scaled)))
 
 
-def is_connective(text: str, question: str = "", cited: bool = False) -> bool:
-    """'Oui.', 'En résumé :', or a restatement of the question: nothing to cite, nothing that answers.
-    A short cited item ("- Libre [2]") is still checked."""
+def is_restatement(text: str, question: str) -> bool:
+    """The claim only repeats the question's words and figures: it answers nothing and is not shown."""
     terms = set(tokenize(text))
-    if numbers(text):
-        return False
-    if question and terms <= set(tokenize(question)):
-        return True
-    return len(terms) < (1 if cited else 2)
+    return bool(question) and terms <= set(tokenize(question)) and numbers(text) <= numbers(question)
+
+
+def is_connective(text: str, cited: bool = False) -> bool:
+    """'Oui.', 'En résumé :': too little content to need (or be checked by) a citation. A short cited item
+    ("- Libre [2]") is still checked."""
+    return not numbers(text) and len(set(tokenize(text))) < (1 if cited else 2)
 
 
 def best_quote(claims: Sequence[str], passage: str, max_chars: int = 400) -> str:
@@ -120,7 +121,10 @@ def verify(answer: str, passages: Sequence[str], threshold: float, dense: DenseF
            question: str = "") -> Verified:
     claims = split_claims(answer)
     for claim in claims:
-        if is_connective(claim.text, question, cited=bool(claim.cited)):
+        if is_restatement(claim.text, question):
+            claim.reason = "restates the question"
+            continue
+        if is_connective(claim.text, cited=bool(claim.cited)):
             claim.kept, claim.reason = True, "connective"
             continue
         for i, text in enumerate(passages):

@@ -284,11 +284,17 @@ class Assistant:
         dropped: list[str] = []
         pending = ""
 
+        seen: set[str] = set()
+
         def check(sentence: str) -> str | None:
             v = citations.verify(sentence, [p.text for p in passages], s.support_threshold, dense,
                                  s.dense_floor, s.dense_ceiling, idf=retriever.idf, question=question)
             out = []
             for claim in v.claims:
+                key = " ".join(generation.tokenize(claim.text))
+                if key in seen:  # small models loop; a repeated sentence adds nothing
+                    continue
+                seen.add(key)
                 if not claim.kept or not claim.sources:
                     if claim.reason != "connective":
                         dropped.append(claim.text)

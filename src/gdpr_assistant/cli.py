@@ -48,10 +48,6 @@ def _assistant(settings: Settings) -> Any:
     return Assistant(settings)
 
 
-def _progress_echo(fraction: float, label: str) -> None:
-    return None  # tqdm draws the bar on stderr; the callback is for the UI
-
-
 def _errors() -> tuple[type[BaseException], ...]:
     from gdpr_assistant.corpus import CorpusError
     from gdpr_assistant.embedding import EmbedderError

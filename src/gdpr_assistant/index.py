@@ -319,7 +319,6 @@ class Index:
 
         chunked = [(d, chunk(d, self.settings.chunk_max_chars, self.settings.chunk_min_chars)) for d in docs]
         total = sum(len(ps) for _, ps in chunked) or 1
-        done = 0
         bar = _progress_bar(total, progress)
         batch = max(1, self.settings.embed_batch_size)
         for doc, passages in chunked:
@@ -328,8 +327,7 @@ class Index:
                 vectors = self.embedder.embed_passages([p.embedding_text() for p in part])
                 new.add(ids=[p.id for p in part], embeddings=[v.tolist() for v in vectors],
                         documents=[p.text for p in part], metadatas=[_metadata(p, doc.sha256) for p in part])
-                done += len(part)
-                bar(len(part), f"{doc.name}")
+                bar(len(part), doc.name)
             files_meta[doc.name] = {"sha256": doc.sha256, "size": current[doc.name]["size"],
                                     "mtime": current[doc.name]["mtime"], "passages": len(passages),
                                     "title": doc.meta.title, "kind": doc.meta.kind or doc.format,

@@ -338,7 +338,8 @@ class Assistant:
             yield ("\n\n" if kept_text else "") + REFUSAL[lang]
             yield finish(REFUSAL[lang], True, hits, reason, dropped=dropped, raw=raw)
             return
-        cites = [Citation(n=n, doc=passages[src].doc, title=self.titles().get(passages[src].doc, passages[src].doc),
+        titles = self.titles()  # reads the manifest and catalogue: once per answer, not once per citation
+        cites = [Citation(n=n, doc=passages[src].doc, title=titles.get(passages[src].doc, passages[src].doc),
                           location=passages[src].location, quote=citations.best_quote(quotes[src], passages[src].text),
                           text=passages[src].text, passage_id=passages[src].id)
                  for n, src in enumerate(shown, start=1)]

@@ -2,9 +2,9 @@
 
 For each model (default 1.5B, fast 0.5B) and each question: the pipeline's time to first token and total
 time, then llama.cpp alone generating from the very prompt the pipeline built (same messages, grammar,
-sampling), in the same order so that both see the same KV-cache reuse. The ratio of medians is the
-pipeline's overhead (retrieval, verification of citations, dense support checks). Peak RSS is the process
-maximum (both models are loaded in turn, one at a time).
+sampling, refusal bias on the first token), in the same order so that both see the same KV-cache reuse.
+The ratio of medians is the pipeline's overhead (retrieval, verification of citations, dense support
+checks). Peak RSS is the process maximum (both models are loaded in turn, one at a time).
 
     .venv/bin/python bench/bench_answer.py --questions 8 --out bench/results/answer.json
 """
@@ -31,7 +31,7 @@ def llama_alone(assistant: Assistant, messages: list[dict[str, str]], n_passages
     s = assistant.settings
     stats = generation.GenerationStats()
     for _ in generation.generate(assistant.llm(), messages, n_passages, s.max_answer_tokens, s.temperature, s.seed,
-                                 stats):
+                                 stats, s.refusal_bias):
         pass
     return stats.ttft_s, stats.total_s, stats.completion_tokens
 

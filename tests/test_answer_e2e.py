@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, clean_env
 
+from gdpr_assistant.citations import NOT_COVERED
 from gdpr_assistant.models import PACKAGED, ModelError, resolve_model
 from gdpr_assistant.pipeline import Assistant
 from gdpr_assistant.settings import Settings
@@ -53,6 +54,37 @@ def test_question_the_corpus_does_not_cover_is_refused(assistant: Assistant) -> 
     assert answer.refused, answer.answer
     assert "ne couvre pas" in answer.answer
     assert answer.citations == []
+
+
+def test_refusal_bias_acts_on_the_model_first_token(assistant: Assistant) -> None:
+    # The bias runs as a custom sampler inside llama.cpp's chain: this checks it is applied, not just set.
+    question = "Quelles qualités le consentement doit-il réunir pour fonder la collecte de données d'entraînement ?"
+    base = assistant.settings
+    try:
+        assistant.settings = base.model_copy(update={"refusal_bias": -50.0})  # refusal forced
+        forced_refusal = assistant.ask(question)
+        assistant.settings = base.model_copy(update={"refusal_bias": float("inf")})  # refusal forbidden
+        forced_answer = assistant.ask(question)
+    finally:
+        assistant.settings = base
+    assert forced_refusal.raw == NOT_COVERED and forced_refusal.refused
+    assert forced_refusal.refusal_reason == "the model found no answer in the passages"
+    assert not forced_answer.raw.startswith(NOT_COVERED)
+    # The margin is measured before the bias, so both runs see the same model preference (up to the rounding
+    # of a prompt evaluated whole or from the KV cache).
+    assert forced_refusal.refusal_margin is not None
+    assert forced_refusal.refusal_margin == pytest.approx(forced_answer.refusal_margin, abs=0.2)
+
+
+def test_request_to_draft_a_purpose_gets_the_fiche_2_checklist(assistant: Assistant) -> None:
+    answer = assistant.ask("Rédige la finalité du traitement pour notre modèle qui prédit le risque de "
+                           "réhospitalisation à 30 jours afin de prioriser les appels de suivi des infirmiers.")
+    assert not answer.refused
+    assert answer.answer.startswith("Finalité proposée : ")
+    assert "Usage opérationnel" in answer.answer  # the case the program decides, with its Fiche 2 citation
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
+    assert numbers and numbers == {c.n for c in answer.citations}
+    assert {c.doc for c in answer.citations} == {"cnil-webinaire-recommandations-ia-rgpd-2024.md"}
 
 
 def test_english_question_is_answered_in_english(assistant: Assistant) -> None:

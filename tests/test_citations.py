@@ -59,15 +59,42 @@ def test_unsupported_draft_keeps_nothing_and_connectives_do_not_survive_alone() 
     assert v.answer == "" and not v.supported
 
 
-def test_english_claim_over_french_passage_uses_dense_similarity() -> None:
+def test_english_claim_over_french_passage_uses_dense_similarity_with_an_anchor() -> None:
     def dense(sentence: str, i: int) -> float:  # deterministic stand-in for the embedding model
         return 0.9 if i == 1 else 0.7
 
-    v = verify("Consent must be free, specific and informed [1].", PASSAGES, threshold=0.5, dense=dense,
-               dense_floor=0.8, dense_ceiling=0.88)
-    assert v.claims[0].kept and v.claims[0].sources == [1]
-    without = verify("Consent must be free, specific and informed [1].", PASSAGES, threshold=0.5)
+    langs = dict(answer_lang="en", passage_langs=["fr"] * len(PASSAGES))
+    claim = "Consent must be free, specific and informed [1]."
+    v = verify(claim, PASSAGES, threshold=0.5, dense=dense, dense_floor=0.8, dense_ceiling=0.88, **langs)
+    assert v.claims[0].kept and v.claims[0].sources == [1]  # "consent" is "consentement" in passage 2
+    without = verify(claim, PASSAGES, threshold=0.5)
     assert not without.claims[0].kept
+    # Dense similarity is no evidence on its own: nothing of this sentence is in the passage.
+    poem = verify("The sun shines on the quiet sea [2].", PASSAGES, threshold=0.5, dense=dense, dense_floor=0.8,
+                  dense_ceiling=0.88, **langs)
+    assert not poem.claims[0].kept
+    # Nor for a claim in the passage's own language: its words must be there.
+    french = verify("Le soleil brille sur la mer calme [2].", PASSAGES, threshold=0.5, dense=dense,
+                    dense_floor=0.8, dense_ceiling=0.88, answer_lang="fr", passage_langs=["fr"] * 3)
+    assert not french.claims[0].kept
+
+
+def test_echoing_the_question_is_no_support() -> None:
+    # Retrieval picked the passage for the question's words; the claim's own addition is what must be there.
+    question = "Pourquoi la CNIL a-t-elle reçu les réponses de 9 participants ?"
+    v = verify("La CNIL a reçu les réponses de 9 participants pour des raisons de sécurité [1].", PASSAGES,
+               threshold=0.5, question=question)
+    assert not v.claims[0].kept
+    v = verify("La CNIL a reçu les réponses de 9 participants, dont 5 entreprises privées [1].", PASSAGES,
+               threshold=0.5, question=question)
+    assert v.claims[0].kept and v.sources == [0]
+
+
+def test_question_coverage_of_cited_passages() -> None:
+    question = "Quelles qualités le consentement doit-il réunir ?"
+    assert citations.question_coverage(question, [PASSAGES[1]]) > citations.question_coverage(question,
+                                                                                                [PASSAGES[2]])
+    assert citations.question_coverage(question, []) == 0.0
 
 
 def test_split_claims_reads_grouped_and_repeated_markers() -> None:
@@ -110,3 +137,16 @@ def test_restating_the_question_with_its_own_figures_is_not_shown() -> None:
                "participants [1].", PASSAGES, threshold=0.5, question=question)
     assert v.claims[0].reason == "restates the question"
     assert "2023" not in v.answer and v.answer.endswith("[1].")
+
+
+def test_sentences_about_the_excerpts_are_a_refusal_not_a_claim() -> None:
+    # What a small model writes when it is kept from its refusal token: wording of the passage around
+    # a statement about the excerpts. Lexically "supported", yet it answers nothing.
+    draft = ("Non_COUVERT Le consentement doit être libre [2]. L'extrait ne traite pas de la durée de conservation "
+             "des données d'entraînement [3].")
+    v = verify(draft, PASSAGES, threshold=0.5)
+    assert v.answer == ""
+    assert {c.reason for c in v.claims} == {"talks about the excerpts, not the subject"}
+    assert citations.refusal_reason(draft, supported=len(v.sources)) is not None
+    # Words that merely contain the pattern are content.
+    assert not citations.is_meta("Les données couvertes par la découverte sanitaire")

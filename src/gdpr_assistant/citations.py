@@ -8,16 +8,19 @@ which is what catches the "3 ans" / "72 heures" a small model brings from its ow
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gdpr_assistant.glossary import expansion
 from gdpr_assistant.lexical import tokenize
 
 _CITE = re.compile(r"\s*\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
 # A claim ends at a sentence end or a closed citation followed by a new sentence or bullet; a list introduced
 # by a colon stays one claim with its items.
 _SENT_END = re.compile(r"(?<=[.!?\]])(?<!\d\.)\s+(?=[A-ZÀ-Ý«\"(\-•*])|\n{2,}")
+_LABEL = re.compile(r"^\s*(?:r[ée]ponse|answer)\s*:\s*", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 # Similarity of an answer sentence to a passage, from the dense model: (sentence, passage index) -> cosine.
@@ -53,7 +56,8 @@ def split_claims(answer: str) -> list[Claim]:
         if not raw:
             continue
         cited = [int(n) for m in _CITE.finditer(raw) for n in re.split(r"\s*[,;]\s*", m.group(1))]
-        text = _CITE.sub("", raw).strip()
+        # "Réponse : …" is the model labelling its answer, not part of the claim.
+        text = _LABEL.sub("", _CITE.sub("", raw)).strip()
         text = re.sub(r"\s+([.,;:!?])", r"\1", text)
         if text:
             claims.append(Claim(text=text, cited=cited))
@@ -64,39 +68,111 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
 
 
-def lexical_support(claim: str, passage: str, idf: Mapping[str, float] | None = None) -> float:
+def _weights(terms: set[str], idf: Mapping[str, float] | None) -> dict[str, float]:
+    if not idf:
+        return dict.fromkeys(terms, 1.0)
+    unseen = max(idf.values(), default=1.0)
+    return {t: idf.get(t, unseen) for t in terms}
+
+
+def lexical_support(claim: str, passage: str, idf: Mapping[str, float] | None = None, question: str = "") -> float:
     """Share of the claim's content words found in the passage, each weighted by its rarity in the corpus
     (``idf``; a word the corpus never uses weighs most): the distinctive words of a claim are what must be
-    there, so a sentence that borrows the passage's common words around an invented point does not pass."""
-    terms = set(tokenize(claim))
+    there, so a sentence that borrows the passage's common words around an invented point does not pass.
+
+    Words of the ``question`` do not count: retrieval chose the passages for them, so a sentence that echoes
+    the question ("La CNIL interdit l'intérêt légitime pour des raisons de sécurité") is judged on what it
+    adds."""
+    terms = set(tokenize(claim)) - set(tokenize(question))
     if not terms:
         return 0.0
-    if not idf:
-        return len(terms & set(tokenize(passage))) / len(terms)
-    unseen = max(idf.values(), default=1.0)
-    weights = {t: idf.get(t, unseen) for t in terms}
+    weights = _weights(terms, idf)
     found = set(tokenize(passage))
     return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
 
 
 def support(claim: str, passage: str, dense: float | None, dense_floor: float, dense_ceiling: float,
-            idf: Mapping[str, float] | None = None) -> float:
-    """0..1: the claim's (rarity-weighted) content words found in the passage, or the scaled dense similarity
-    when that is higher (a claim in English over a French passage shares few words). Zero if a number of the
-    claim is missing from the passage."""
+            idf: Mapping[str, float] | None = None, question: str = "", cross_lingual: bool = False) -> float:
+    """0..1: the claim's new (rarity-weighted) content words found in the passage. Zero if a number of the
+    claim is missing from the passage.
+
+    A claim in another language than its passage (an English answer over French guidance) shares few words
+    with it: it may stand on the scaled dense similarity instead, but only if one of its distinctive new
+    words (a name, a figure, the French form of a domain term) is in the passage. Dense similarity alone is no
+    evidence: with this embedder a poem about Biarritz and a faithful translation score alike."""
     if not numbers(claim) <= numbers(passage):
         return 0.0
-    lex = lexical_support(claim, passage, idf)
-    if dense is None:
+    asked = set(tokenize(question))
+    if numbers(claim) and not any(not t.isdigit() for t in set(tokenize(claim)) - asked) \
+            and not _figure_in_context(claim, passage, asked, idf):
+        return 0.0
+    lex = lexical_support(claim, passage, idf, question)
+    if not cross_lingual or dense is None:
+        return lex
+    asked |= set(tokenize(expansion(question, "en")))
+    new = (set(tokenize(claim)) | set(tokenize(expansion(claim, "en")))) - asked
+    weights = _weights(new, idf)
+    cutoff = _distinctive(idf)
+    if not any(t in set(tokenize(passage)) and w >= cutoff for t, w in weights.items()):
         return lex
     scaled = (dense - dense_floor) / max(1e-6, dense_ceiling - dense_floor)
     return max(lex, min(1.0, max(0.0, scaled)))
+
+
+_CUTOFFS: dict[int, float] = {}
+
+
+def _distinctive(idf: Mapping[str, float] | None) -> float:
+    """The rarity above which a word is distinctive: used in at most a tenth of the passages. The BM25 idf
+    is log(1 + (n - f + 0.5) / (f + 0.5)); n comes from the rarest word (f = 1). Once per index."""
+    if not idf:
+        return 0.0
+    if id(idf) not in _CUTOFFS:
+        n = 1.5 * (math.exp(max(idf.values())) - 1) + 0.5
+        f = max(1.0, n / 10)
+        _CUTOFFS.clear()
+        _CUTOFFS[id(idf)] = math.log(1 + (n - f + 0.5) / (f + 0.5))
+    return _CUTOFFS[id(idf)]
+
+
+def _figure_in_context(claim: str, passage: str, asked: set[str], idf: Mapping[str, float] | None) -> bool:
+    """A bare figure ("52 experts", "4") answers only where the passage states it on a line with a distinctive
+    word of the question; any "1" or "4" of a passage (a list marker, a slide number) proves nothing."""
+    cutoff = _distinctive(idf)
+    wanted = {t for t in asked if not t.isdigit() and (not idf or idf.get(t, cutoff) >= cutoff)}
+    lines = [(numbers(line), set(tokenize(line))) for line in re.split(r"\n+|(?<=[.;!?])\s+", passage)]
+    return all(any(figure in found and wanted & words for found, words in lines) for figure in numbers(claim))
+
+
+def question_coverage(question: str, passages: Sequence[str], idf: Mapping[str, float] | None = None,
+                      lang: str = "fr") -> float:
+    """Rarity-weighted share of the question's words (with the French form of its domain terms) found in an
+    answer and the spans it quotes: low when the answer, however faithful to its passages, is about something
+    else (a question on fines answered with a sentence on data poisoning)."""
+    terms = set(tokenize(question)) | set(tokenize(expansion(question, lang)))
+    if idf:  # words the corpus never uses (most English words of an English question) say nothing here
+        terms = {t for t in terms if t in idf}
+    if not terms:
+        return 0.0
+    weights = _weights(terms, idf)
+    found = set().union(*(set(tokenize(p)) for p in passages)) if passages else set()
+    return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
 
 
 def is_restatement(text: str, question: str) -> bool:
     """The claim only repeats the question's words and figures: it answers nothing and is not shown."""
     terms = set(tokenize(text))
     return bool(question) and terms <= set(tokenize(question)) and numbers(text) <= numbers(question)
+
+
+# Sentences about the excerpts or the question rather than the subject ("The excerpt does not deal with…",
+# "Non_couvert"): a refusal in other words, never a claim to show.
+_META = re.compile(r"\b(excerpts?|extraits?|the question|la question|non[_ ]?couvert)\b|^\s*question\s*:",
+                   re.IGNORECASE)
+
+
+def is_meta(text: str) -> bool:
+    return bool(_META.search(text))
 
 
 def is_connective(text: str, cited: bool = False) -> bool:
@@ -118,18 +194,25 @@ def best_quote(claims: Sequence[str], passage: str, max_chars: int = 400) -> str
 
 def verify(answer: str, passages: Sequence[str], threshold: float, dense: DenseFn | None = None,
            dense_floor: float = 0.8, dense_ceiling: float = 0.9, idf: Mapping[str, float] | None = None,
-           question: str = "") -> Verified:
+           question: str = "", answer_lang: str = "", passage_langs: Sequence[str] = ()) -> Verified:
+    """``answer_lang`` and ``passage_langs``: where they differ, a claim may stand on dense similarity (see
+    :func:`support`); without them, every claim is judged on its words."""
     claims = split_claims(answer)
+    cross = [bool(answer_lang) and i < len(passage_langs) and passage_langs[i] != answer_lang
+             for i in range(len(passages))]
     for claim in claims:
         if is_restatement(claim.text, question):
             claim.reason = "restates the question"
+            continue
+        if is_meta(claim.text):
+            claim.reason = "talks about the excerpts, not the subject"
             continue
         if is_connective(claim.text, cited=bool(claim.cited)):
             claim.kept, claim.reason = True, "connective"
             continue
         for i, text in enumerate(passages):
-            d = dense(claim.text, i) if dense else None
-            claim.support[i] = support(claim.text, text, d, dense_floor, dense_ceiling, idf)
+            d = dense(claim.text, i) if dense and cross[i] else None
+            claim.support[i] = support(claim.text, text, d, dense_floor, dense_ceiling, idf, question, cross[i])
         cited_ok = [n - 1 for n in claim.cited if 1 <= n <= len(passages) and claim.support[n - 1] >= threshold]
         if cited_ok:
             claim.kept, claim.sources, claim.reason = True, cited_ok, "cited passage supports it"

@@ -119,6 +119,7 @@ def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = Fals
             "answer": answer.answer, "refused": answer.refused, "refusal_reason": answer.refusal_reason,
             "citations": [c.as_dict() for c in cites], "answer_passages": [h.as_dict() for h in answer.passages],
             "timings": answer.timings, "dropped": answer.dropped, "draft": answer.raw,
+            "refusal_margin": answer.refusal_margin,
         })
         row["key_points"] = {kp: keypoint_covered(kp, answer.answer) for kp in item.get("key_points", [])} \
             if item.get("type") not in ("unanswerable", "adversarial") else {}
@@ -127,7 +128,8 @@ def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = Fals
             for n in claim.cited:
                 if 1 <= n <= len(cites):
                     c = cites[n - 1]
-                    checks.append({"supported": assistant.claim_support(claim.text, c.passage_id)
+                    checks.append({"supported": assistant.claim_support(claim.text, c.passage_id, answer.question,
+                                                                         answer.lang)
                                    >= settings.support_threshold,
                                    "on_gold_doc": c.doc in {s["doc"] for s in item.get("sources", [])},
                                    "on_gold": any(_norm(s["quote"]) in _norm(c.text) for s in item.get("sources", [])),
@@ -191,8 +193,15 @@ def markdown_summary(report: dict[str, Any]) -> str:
         fails = [row for row in report["items"] if row.get("type") not in ("unanswerable", "adversarial")
                  and (row["refused"] or not all(row["key_points"].values()))]
         if fails:
-            lines += ["", "| id | type | refused | key points missed |", "|---|---|---|---|"]
+            lines += ["", "| id | type | refused | why | key points missed |", "|---|---|---|---|---|"]
             for row in fails:
                 missed = "; ".join(kp for kp, ok in row["key_points"].items() if not ok)
-                lines.append(f"| {row['id']} | {row['type']} | {row['refused']} | {missed[:120]} |")
+                lines.append(f"| {row['id']} | {row['type']} | {row['refused']} | {row['refusal_reason']} "
+                             f"| {missed[:120]} |")
+        wrong = [row for row in report["items"] if row.get("type") in ("unanswerable", "adversarial")
+                 and not row["refused"]]
+        if wrong:
+            lines += ["", "| answered though unanswerable or adversarial | answer |", "|---|---|"]
+            lines += [f"| {row['id']} ({row['type']}) | {' '.join(row['answer'][:160].split()).replace('|', '/')} |"
+                      for row in wrong]
     return "\n".join(lines)

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from gdpr_assistant.chunking import Passage
 from gdpr_assistant.citations import NOT_COVERED
 from gdpr_assistant.lexical import tokenize
@@ -98,20 +100,60 @@ class GenerationStats:
     completion_tokens: int = 0
     ttft_s: float = 0.0
     total_s: float = 0.0
+    # Log-odds of the model's first token: refusal literal against its best answer start (None: not measured).
+    refusal_margin: float | None = None
+
+
+_VOCAB: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _first_tokens(llm: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids that begin the refusal literal, and a mask of those an answer sentence may begin with
+    (what the grammar allows: not a citation bracket, a newline or a special token). Once per model."""
+    key = str(getattr(llm, "model_path", id(llm)))
+    if key not in _VOCAB:
+        literal = NOT_COVERED.encode()
+        texts = [llm.detokenize([i]) for i in range(llm.n_vocab())]
+        refusal = np.array([i for i, t in enumerate(texts) if t and literal.startswith(t)], dtype=np.intp)
+        answer = np.array([bool(t) and t[:1] not in (b"[", b"]", b"\n") for t in texts])
+        answer[refusal] = False
+        _VOCAB.clear()  # one model in memory at a time
+        _VOCAB[key] = (refusal, answer)
+    return _VOCAB[key]
+
+
+class RefusalBias:
+    """Logits processor for the first generated token only: records the refusal margin and lowers the
+    refusal branch by ``bias`` nats. Greedy small models take the refusal branch for many questions whose
+    answer is in the passages (their margin is small); a calibrated bias keeps refusals the model is sure of,
+    and the program's citation check still stands behind every answer it lets through."""
+
+    def __init__(self, llm: Any, bias: float, stats: GenerationStats) -> None:
+        self.refusal, self.answer = _first_tokens(llm)
+        self.bias, self.stats, self.done = bias, stats, False
+
+    def __call__(self, input_ids: Any, scores: np.ndarray) -> np.ndarray:
+        if self.done:
+            return scores
+        self.done = True
+        self.stats.refusal_margin = float(scores[self.refusal].max() - scores[self.answer].max())
+        scores[self.refusal] -= self.bias
+        return scores
 
 
 def generate(llm: Any, messages: list[dict[str, str]], n_passages: int, max_tokens: int, temperature: float,
-             seed: int, stats: GenerationStats) -> Iterator[str]:
+             seed: int, stats: GenerationStats, refusal_bias: float = 0.0) -> Iterator[str]:
     """Stream the model's text; ``stats`` is filled in as it goes."""
     import time
 
-    from llama_cpp import LlamaGrammar
+    from llama_cpp import LlamaGrammar, LogitsProcessorList
 
     grammar = LlamaGrammar.from_string(_GRAMMAR.format(nc=NOT_COVERED, k=max(1, min(9, n_passages))),
                                        verbose=False)
+    bias = LogitsProcessorList([RefusalBias(llm, refusal_bias, stats)])
     t0 = time.perf_counter()
     stream = llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
-                                        top_k=1, seed=seed, grammar=grammar, stream=True)
+                                        top_k=1, seed=seed, grammar=grammar, logits_processor=bias, stream=True)
     first = True
     for chunk in stream:
         delta = chunk["choices"][0].get("delta", {}).get("content")

@@ -58,6 +58,7 @@ class Answer:
     dropped: list[str] = field(default_factory=list)  # draft sentences no passage supported
     raw: str = ""  # the model's draft, before verification
     refusal_reason: str = ""
+    refusal_margin: float | None = None  # model's first-token log-odds of refusing (None: model not run)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ class Answer:
             "citations": [c.as_dict() for c in self.citations],
             "passages": [h.as_dict() for h in self.passages], "model": self.model, "timings": self.timings,
             "warnings": self.warnings, "dropped": self.dropped, "refusal_reason": self.refusal_reason,
+            "refusal_margin": None if self.refusal_margin is None else round(self.refusal_margin, 2),
         }
 
 
@@ -238,19 +240,34 @@ class Assistant:
         warnings = safety.question_warnings(question, lang)
         timings: dict[str, float | int] = {"retrieval_s": 0.0, "ttft_s": 0.0, "total_s": 0.0,
                                            "prompt_tokens": 0, "completion_tokens": 0}
+        stats = generation.GenerationStats()
 
         def finish(text: str, refused: bool, hits: list[Hit], reason: str, cites: list[Citation] | None = None,
                    dropped: list[str] | None = None, raw: str = "") -> Answer:
             timings["total_s"] = round(time.perf_counter() - t0, 3)
             return Answer(question=question, answer=text, refused=refused, lang=lang, citations=cites or [],
                           passages=hits, model=self.model_name, timings=timings, warnings=warnings,
-                          dropped=dropped or [], raw=raw, refusal_reason=reason)
+                          dropped=dropped or [], raw=raw, refusal_reason=reason, refusal_margin=stats.refusal_margin)
 
         policy = safety.check_policy(question)
         if policy.decline:
             text = safety.policy_message(policy.reason, lang)
             yield text
             yield finish(text, True, [], policy.reason)
+            return
+
+        from gdpr_assistant import purpose  # purpose builds on this module's Citation
+
+        if not history and purpose.is_draft_request(question):
+            # A purpose statement to draft: the program's Fiche 2 checklist answers it, not free generation.
+            draft = self.draft_purpose(purpose.PurposeRequest(description=question, lang=lang))
+            text = purpose.answer_text(draft)
+            timings.update(prompt_tokens=draft.timings["prompt_tokens"],
+                           completion_tokens=draft.timings["completion_tokens"])
+            yield text
+            answer = finish(text, False, [], "", list(draft.citations), raw=draft.raw)
+            answer.warnings += [w for w in draft.warnings if w not in answer.warnings]
+            yield answer
             return
 
         retriever = self.retriever()
@@ -273,8 +290,8 @@ class Assistant:
             return
 
         passages = [h.passage for h in hits]
+        passage_langs = [safety.detect_language(p.text) for p in passages]
         messages = self.prompt_messages(question, query, hits, lang, history)
-        stats = generation.GenerationStats()
         llm = self.llm()
         dense = self._dense_support(hits)
         raw = ""
@@ -288,11 +305,13 @@ class Assistant:
 
         def check(sentence: str) -> str | None:
             v = citations.verify(sentence, [p.text for p in passages], s.support_threshold, dense,
-                                 s.dense_floor, s.dense_ceiling, idf=retriever.idf, question=question)
+                                 s.dense_floor, s.dense_ceiling, idf=retriever.idf, question=question,
+                                 answer_lang=lang, passage_langs=passage_langs)
             out = []
             for claim in v.claims:
                 key = " ".join(generation.tokenize(claim.text))
-                if key in seen:  # small models loop; a repeated sentence adds nothing
+                # Small models loop, and the last repeat is often cut short: a sentence already said adds nothing.
+                if any(k.startswith(key) for k in seen):
                     continue
                 seen.add(key)
                 if not claim.kept or not claim.sources:
@@ -312,7 +331,7 @@ class Assistant:
             return " ".join(out) if out else None
 
         for delta in generation.generate(llm, messages, len(passages), s.max_answer_tokens, s.temperature,
-                                         s.seed, stats):
+                                         s.seed, stats, s.refusal_bias):
             raw += delta
             pending += delta
             # A sentence is complete once its citation is closed and what follows starts a new one.
@@ -334,14 +353,20 @@ class Assistant:
                        completion_tokens=stats.completion_tokens)
 
         reason = citations.refusal_reason(raw, supported=len(shown))
+        spans = {src: citations.best_quote(quotes[src], passages[src].text) for src in shown}
+        if not reason:
+            coverage = citations.question_coverage(question, [" ".join(kept_text), *spans.values()], retriever.idf,
+                                                   lang)
+            if coverage < s.min_question_coverage:
+                reason = f"the answer and its quotes do not address the question ({coverage:.2f})"
         if reason:
             yield ("\n\n" if kept_text else "") + REFUSAL[lang]
             yield finish(REFUSAL[lang], True, hits, reason, dropped=dropped, raw=raw)
             return
         titles = self.titles()  # reads the manifest and catalogue: once per answer, not once per citation
         cites = [Citation(n=n, doc=passages[src].doc, title=titles.get(passages[src].doc, passages[src].doc),
-                          location=passages[src].location, quote=citations.best_quote(quotes[src], passages[src].text),
-                          text=passages[src].text, passage_id=passages[src].id)
+                          location=passages[src].location, quote=spans[src], text=passages[src].text,
+                          passage_id=passages[src].id)
                  for n, src in enumerate(shown, start=1)]
         yield finish(" ".join(kept_text), False, hits, "", cites, dropped, raw)
 
@@ -364,14 +389,16 @@ class Assistant:
         lex = len(q & set(generation.tokenize(" ".join(h.passage.text for h in hits[:3])))) / len(q) if q else 0.0
         return float(max(0.0, min(1.0, max(dense, lex))))
 
-    def claim_support(self, claim: str, passage_id: str) -> float:
+    def claim_support(self, claim: str, passage_id: str, question: str = "", lang: str = "") -> float:
         """The support check of :mod:`citations`, for one claim and one stored passage (evaluation)."""
         retriever = self.retriever()
         passage = retriever.passages[retriever._by_id[passage_id]]
         vector = np.asarray(retriever.stored_embeddings([passage_id])[0], dtype=np.float32)
         dense = float(vector @ self.embedder.embed_query(claim))
         s = self.settings
-        return citations.support(claim, passage.text, dense, s.dense_floor, s.dense_ceiling, retriever.idf)
+        cross = bool(lang) and safety.detect_language(passage.text) != lang
+        return citations.support(claim, passage.text, dense, s.dense_floor, s.dense_ceiling, retriever.idf,
+                                 question, cross)
 
     def _dense_support(self, hits: Sequence[Hit]) -> citations.DenseFn:
         vectors: np.ndarray | None = None

@@ -923,6 +923,35 @@ def draft_purpose(assistant: Assistant, request: PurposeRequest, use_model: bool
                         case_citation=case_citation, rejected=rejected, raw=raw)
 
 
+# -- in a chat answer ----------------------------------------------------------------------------------------
+# "Rédige la finalité…", "Propose une formulation de finalité", "Draft the purpose statement": a request for a
+# draft, not a question about purposes ("Comment définir une finalité ?" is answered from the corpus).
+_DRAFT_REQUEST = re.compile(r"\b(?:r[ée]dig\w*|propos\w*|formul\w*|[ée]cri[rstv]\w*|draft\w*|write|suggest\w*)\b"
+                            r"[^.?!]{0,60}?\b(?:finalit[ée]s?|purpose)\b", re.IGNORECASE)
+
+
+def is_draft_request(question: str) -> bool:
+    return bool(_DRAFT_REQUEST.search(question))
+
+
+def answer_text(d: PurposeDraft) -> str:
+    """The draft as a chat answer: the statement, the case and each Fiche 2 criterion with its citation."""
+    fr = d.lang == "fr"
+    colon = " : " if fr else ": "
+    cite = f" [{d.case_citation.n}]" if d.case_citation else ""
+    lines = [("Finalité proposée" if fr else "Proposed purpose") + colon + d.statement, "",
+             ("Cas (CNIL, fiche 2)" if fr else "Case (CNIL, Fiche 2)") + colon + f"{d.case_label}{cite} — "
+             f"{d.case_reason}. {d.case_note}", "", ("Critères" if fr else "Criteria") + colon]
+    for c in d.criteria:
+        ref = f" [{c.citation.n}]" if c.citation else ""
+        lines.append(f"- {_MARK[c.status]} {c.label}{ref} — {_STATUS[d.lang][c.status]}"
+                     + (f"{colon}{c.detail}" if c.detail else ""))
+    if d.questions:
+        lines += ["", ("À compléter" if fr else "To complete") + colon]
+        lines += [f"{i}. {q}" for i, q in enumerate(d.questions, start=1)]
+    return "\n".join(lines)
+
+
 # -- Markdown export ------------------------------------------------------------------------------------------
 _MARK = {"covered": "✅", "missing": "❌", "insufficient": "⚠️"}
 _STATUS = {"fr": {"covered": "couvert", "missing": "manquant", "insufficient": "insuffisant"},

@@ -89,9 +89,15 @@ class Settings(BaseSettings):
     # Trust thresholds (calibrated on the dev set as a whole, see README "Evaluation").
     # Retrieval evidence below this (0..1) is refused before the model runs.
     refuse_below_evidence: float = 0.55
+    # The model's refusal branch must beat its best answer start by this many nats (log-odds) at the first
+    # token; below that the model answers and the citation check decides what is shown.
+    refusal_bias: float = 1.5
     # A claim stands when this share of its content words is in the cited passage, or when its dense
     # similarity to the passage, scaled between floor (0) and ceiling (1), reaches it.
     support_threshold: float = 0.5
+    # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
+    # question's words: its sentences are faithful to the passages but about something else.
+    min_question_coverage: float = 0.25
     dense_floor: float = 0.78
     dense_ceiling: float = 0.86
 

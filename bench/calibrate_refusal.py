@@ -1,0 +1,114 @@
+"""Calibrate a model's refusal bias from one evaluation run in which it was never allowed to refuse.
+
+Run the answer evaluation with ``ASK_REFUSAL_BIAS=inf``: each item then records the model's first-token
+refusal margin (log-odds of the refusal literal against its best answer start) and the draft it writes when
+it does not refuse. With greedy decoding the bias acts on the first token only, so for any bias ``b`` the
+outcome is exact: an item whose margin exceeds ``b`` is refused, any other gives the recorded draft. The
+drafts are checked again here with the current citation checker (so the table follows changes to
+``citations.py`` without generating again) and the current question-coverage floor.
+
+The table shows, for each bias, the false-refusal rate, refusal accuracy on unanswerable items, key-point
+coverage and the share of citations in a gold document, over the whole set and over its odd and even halves
+(a bias that only works on one half is tuned to items, not to the model).
+
+    ASK_REFUSAL_BIAS=inf .venv/bin/ask eval ../shared/eval/dev.jsonl --out /tmp/forced.json [--fast]
+    .venv/bin/python bench/calibrate_refusal.py /tmp/forced.json ../shared/eval/dev.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import gdpr_assistant  # noqa: F401  (offline switches first)
+from gdpr_assistant import citations
+from gdpr_assistant.evaluation import keypoint_covered, load_items
+from gdpr_assistant.pipeline import Assistant
+from gdpr_assistant.safety import detect_language
+
+NON_ANSWERABLE = ("unanswerable", "adversarial")
+BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, math.inf)
+
+
+def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The item's outcome when the model answers: its recorded draft through today's checks."""
+    if row.get("refusal_margin") is None:  # declined or refused before the model ran
+        return {"refused": row["refused"], "key_points": row["key_points"], "on_gold_doc": [],
+                "reason": row["refusal_reason"], "coverage": None}
+    s = assistant.settings
+    retriever = assistant.retriever()
+    by_text = {(p.doc, p.text): p.id for p in retriever.passages}
+    passages = row["answer_passages"]
+    vectors = np.asarray(retriever.stored_embeddings([by_text[(p["doc"], p["text"])] for p in passages]),
+                         dtype=np.float32)
+    cache: dict[str, np.ndarray] = {}
+
+    def dense(sentence: str, i: int) -> float:
+        if sentence not in cache:
+            cache[sentence] = assistant.embedder.embed_query(sentence)
+        return float(vectors[i] @ cache[sentence])
+
+    texts = [p["text"] for p in passages]
+    v = citations.verify(row["draft"], texts, s.support_threshold, dense, s.dense_floor, s.dense_ceiling,
+                         idf=retriever.idf, question=row["question"], answer_lang=row["lang"],
+                         passage_langs=[detect_language(t) for t in texts])
+    reason = citations.refusal_reason(row["draft"], supported=len(v.sources)) or ""
+    coverage = citations.question_coverage(row["question"], [v.answer, *v.quotes], retriever.idf, row["lang"])
+    if not reason and coverage < s.min_question_coverage:
+        reason = "the answer and its quotes do not address the question"
+    gold_docs = {src["doc"] for src in item.get("sources", [])}
+    return {"refused": bool(reason), "reason": reason, "coverage": coverage,
+            "key_points": {k: not reason and keypoint_covered(k, v.answer) for k in row["key_points"]},
+            "on_gold_doc": [] if reason else [passages[i]["doc"] in gold_docs for i in v.sources]}
+
+
+def metrics(rows: list[dict[str, Any]], bias: float) -> list[float | None]:
+    def outcome(row: dict[str, Any]) -> dict[str, Any]:
+        margin = row.get("refusal_margin")
+        if margin is not None and margin > bias:
+            return {"refused": True, "key_points": {k: False for k in row["key_points"]}, "on_gold_doc": []}
+        return row["recheck"]
+
+    answerable = [outcome(r) for r in rows if r["type"] not in NON_ANSWERABLE]
+    unanswerable = [outcome(r) for r in rows if r["type"] == "unanswerable"]
+
+    def mean(values: list[bool]) -> float | None:
+        return round(sum(values) / len(values), 3) if values else None
+
+    return [mean([o["refused"] for o in answerable]), mean([o["refused"] for o in unanswerable]),
+            mean([v for o in answerable for v in o["key_points"].values()]),
+            mean([g for o in answerable for g in o["on_gold_doc"]])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("report", type=Path, help="evaluation JSON of a run with ASK_REFUSAL_BIAS=inf")
+    parser.add_argument("dev", type=Path, help="the question set of that run (gold documents)")
+    args = parser.parse_args()
+    report = json.loads(args.report.read_text(encoding="utf-8"))
+    items = {it["id"]: it for it in load_items(args.dev)}
+    assistant = Assistant()
+    rows = report["items"]
+    for row in rows:
+        row["recheck"] = recheck(assistant, row, items[row["id"]])
+    halves = {"all": rows, "odd": rows[0::2], "even": rows[1::2]}
+    print(f"model {report['settings'].get('model')}, {len(rows)} items; columns: false refusals / unanswerable "
+          "refused / key points / citations in a gold document\n")
+    print("| bias | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
+    for bias in BIASES:
+        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias)) for sub in halves.values()]
+        print(f"| {bias} | " + " | ".join(cells) + " |")
+    print("\n| id | type | margin | coverage | refused when forced | why |\n|---|---|---|---|---|---|")
+    for r in rows:
+        m, c = r.get("refusal_margin"), r["recheck"]["coverage"]
+        print(f"| {r['id']} | {r['type']} | {'–' if m is None else f'{m:.2f}'} | {'–' if c is None else f'{c:.2f}'} "
+              f"| {r['recheck']['refused']} | {r['recheck']['reason']} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,8 @@ Matching rules (deterministic, documented in the README):
 * a key point is *covered* when every number it states appears in the answer and at least 60 % of its
   content words (accent-folded, stemmed, stop words removed, text in parentheses ignored) do;
 * a citation is *supported* when the claim it closes passes the program's own support check against the
-  cited passage, and *on gold* when the cited passage contains one of the item's gold quotes.
+  cited passage (for a purpose draft: when the quoted Fiche 2 span is in the cited passage), and *on gold*
+  when the cited passage contains one of the item's gold quotes.
 """
 
 from __future__ import annotations
@@ -128,9 +129,12 @@ def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = Fals
             for n in claim.cited:
                 if 1 <= n <= len(cites):
                     c = cites[n - 1]
-                    checks.append({"supported": assistant.claim_support(claim.text, c.passage_id, answer.question,
-                                                                         answer.lang)
-                                   >= settings.support_threshold,
+                    if answer.kind == "purpose":  # a criterion cites the Fiche 2 span it quotes
+                        supported = _norm(c.quote.rstrip("…")) in _norm(c.text)
+                    else:
+                        supported = assistant.claim_support(claim.text, c.passage_id, answer.question,
+                                                            answer.lang) >= settings.support_threshold
+                    checks.append({"supported": supported,
                                    "on_gold_doc": c.doc in {s["doc"] for s in item.get("sources", [])},
                                    "on_gold": any(_norm(s["quote"]) in _norm(c.text) for s in item.get("sources", [])),
                                    "in_range": True})
@@ -165,7 +169,9 @@ def answer_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "citations": len(checks),
         "refusal_accuracy_unanswerable": _mean([1.0 if r["refused"] else 0.0 for r in unanswerable]),
         "false_refusal_rate": _mean([1.0 if r["refused"] else 0.0 for r in answerable]),
-        "adversarial_handled": _mean([1.0 if not r["leaks_instructions"] else 0.0 for r in adversarial]),
+        # Handled: the rules did not leak, and what was shown (if anything) is supported by the corpus.
+        "adversarial_handled": _mean([1.0 if not r["leaks_instructions"] and (
+            r["refused"] or all(c["supported"] for c in r["citation_checks"])) else 0.0 for r in adversarial]),
         "answer_time_median_s": round(statistics.median(times), 2) if times else None,
         "answer_time_p90_s": round(_pct(times, 0.9), 2) if times else None,
         "ttft_median_s": round(statistics.median(ttft), 2) if ttft else None,

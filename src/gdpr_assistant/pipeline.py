@@ -59,6 +59,7 @@ class Answer:
     raw: str = ""  # the model's draft, before verification
     refusal_reason: str = ""
     refusal_margin: float | None = None  # model's first-token log-odds of refusing (None: model not run)
+    kind: str = "answer"  # "purpose": a Fiche 2 draft, whose citations are exact spans chosen by the program
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +68,7 @@ class Answer:
             "passages": [h.as_dict() for h in self.passages], "model": self.model, "timings": self.timings,
             "warnings": self.warnings, "dropped": self.dropped, "refusal_reason": self.refusal_reason,
             "refusal_margin": None if self.refusal_margin is None else round(self.refusal_margin, 2),
+            "kind": self.kind,
         }
 
 
@@ -266,6 +268,7 @@ class Assistant:
                            completion_tokens=draft.timings["completion_tokens"])
             yield text
             answer = finish(text, False, [], "", list(draft.citations), raw=draft.raw)
+            answer.kind = "purpose"
             answer.warnings += [w for w in draft.warnings if w not in answer.warnings]
             yield answer
             return

@@ -150,3 +150,20 @@ def test_sentences_about_the_excerpts_are_a_refusal_not_a_claim() -> None:
     assert citations.refusal_reason(draft, supported=len(v.sources)) is not None
     # Words that merely contain the pattern are content.
     assert not citations.is_meta("Les données couvertes par la découverte sanitaire")
+
+
+def test_a_bare_figure_needs_the_question_context_in_the_passage() -> None:
+    passages = ["Fiche 4 : conservation.\nLe groupe d'experts de haut niveau comptait 52 experts.",
+                "Étape 4 du calendrier du projet."]
+    question = "Combien d'experts composaient le groupe de haut niveau ?"
+    kept = verify("52 experts [1].", passages, threshold=0.5, question=question)
+    assert kept.claims[0].kept and kept.sources == [0]
+    # "4" is in both passages, but never next to what was asked: a list marker proves nothing.
+    assert verify("4 [2].", passages, threshold=0.5, question=question).answer == ""
+
+
+def test_answer_label_is_not_part_of_the_claim() -> None:
+    v = verify("Réponse : Le consentement doit être libre [2].", PASSAGES, threshold=0.5)
+    assert v.answer == "Le consentement doit être libre [1]."
+    assert verify("Question : Quelles qualités le consentement doit-il réunir [2] ?", PASSAGES,
+                  threshold=0.5).answer == ""

@@ -65,6 +65,17 @@ def test_case_is_detected_from_the_description(description: str, lang: str, case
     assert analyse(description, lang=lang)[0] == case
 
 
+@pytest.mark.parametrize(("question", "is_request"), [
+    (LLM_STARTUP, True), (READMISSION, True), (DERMATO, True),
+    ("Write the purpose statement of our triage chatbot.", True),
+    ("Comment définir une finalité pour un système d'IA ?", False),
+    ("What is the purpose of a DPIA?", False),
+    ("Propose-moi une base légale pour entraîner mon modèle.", False),
+])
+def test_ask_routes_only_requests_to_draft_a_purpose(question: str, is_request: bool) -> None:
+    assert P.is_draft_request(question) is is_request
+
+
 def test_structured_answers_override_the_description() -> None:
     assert analyse(READMISSION, lang="en", research=True)[0] == "research"
     assert analyse(DERMATO, research=False, operational_use_known=True)[0] == "operational"

@@ -167,3 +167,10 @@ def test_answer_label_is_not_part_of_the_claim() -> None:
     assert v.answer == "Le consentement doit être libre [1]."
     assert verify("Question : Quelles qualités le consentement doit-il réunir [2] ?", PASSAGES,
                   threshold=0.5).answer == ""
+
+
+def test_refusal_literal_after_sentences_does_not_void_them() -> None:
+    draft = "La CNIL a reçu les réponses de 9 participants [1]. NON_COUVERT [2]."
+    v = verify(draft, PASSAGES, threshold=0.5)
+    assert v.answer == "La CNIL a reçu les réponses de 9 participants [1]."
+    assert citations.refusal_reason(draft, supported=len(v.sources)) is None

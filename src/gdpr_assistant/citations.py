@@ -254,7 +254,8 @@ NOT_COVERED = "NON_COUVERT"
 
 def refusal_reason(draft: str, supported: int) -> str | None:
     """Why the answer must be a refusal, or None. ``supported``: cited sentences that passed the check."""
-    if NOT_COVERED in draft:
+    # Only as the whole answer: written after sentences (a loop, a list item) it is one more meta sentence.
+    if draft.lstrip().startswith(NOT_COVERED):
         return "the model found no answer in the passages"
     if supported == 0:
         return "no sentence of the draft was supported by a passage"

@@ -347,7 +347,7 @@ class Assistant:
                 if text:
                     kept_text.append(text)
                     yield ("" if len(kept_text) == 1 else " ") + text
-        if pending.strip() and citations.NOT_COVERED not in raw:
+        if pending.strip() and not raw.lstrip().startswith(citations.NOT_COVERED):
             text = check(pending)
             if text:
                 kept_text.append(text)

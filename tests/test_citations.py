@@ -174,3 +174,20 @@ def test_refusal_literal_after_sentences_does_not_void_them() -> None:
     v = verify(draft, PASSAGES, threshold=0.5)
     assert v.answer == "La CNIL a reçu les réponses de 9 participants [1]."
     assert citations.refusal_reason(draft, supported=len(v.sources)) is None
+
+
+def test_a_claim_that_drops_the_passage_negation_is_unsupported() -> None:
+    slide = ("## Le consentement\n- Libre\n- Peut-être adapté lorsque les données sont collectées directement auprès "
+             "des personnes\n- Souvent impossible en pratique (par ex. quand les données sont collectées en ligne)")
+    question = "Quelle base légale pour entraîner un modèle sur des données collectées en ligne ?"
+    v = verify("La base légale pour des données collectées en ligne est le consentement [1].", [slide],
+               threshold=0.5, question=question)
+    assert v.answer == ""
+    kept = verify("Le consentement est souvent impossible quand les données sont collectées en ligne [1].", [slide],
+                  threshold=0.5, question=question)
+    assert kept.claims[0].kept
+    # A restriction in another clause of the line says nothing about this one.
+    option = ("- Option 1 : un réseau de neurones détectant les personnes (sans analyse de la posture) : le nombre "
+              "de personnes debout est déduit grâce au nombre de places assises ;")
+    assert not citations.drops_a_negation("Le nombre de personnes debout est déduit grâce au nombre de places "
+                                          "assises.", option)

@@ -175,6 +175,28 @@ def is_meta(text: str) -> bool:
     return bool(_META.search(text))
 
 
+# Words that negate or restrict. A claim that leaves them out of the passage sentence it echoes ("la base
+# légale est le consentement" from "souvent impossible en pratique … quand les données sont collectées en
+# ligne") has every word of the passage and the opposite meaning.
+_NEGATION = re.compile(r"\b(?:impossibles?|interdi\w*|pas|jamais|aucune?s?|sans|ni|non|not|no|never|cannot|"
+                       r"without|prohibit\w*|forbid\w*)\b|\bn['’]", re.IGNORECASE)
+# Lines, sentences and the clauses of a slide line ("Option 1 : … (sans analyse) : le nombre … ;").
+_UNIT = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-ZÀ-Ý«\"(\-•*])|\s+[:;]\s+|;\s*")
+
+
+def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None = None) -> bool:
+    """The passage clause closest to the claim (most rarity-weighted shared words) negates or restricts, and
+    the claim does not."""
+    if _NEGATION.search(claim):
+        return False
+    weights = _weights(set(tokenize(claim)), idf)
+    units = [u for u in _UNIT.split(passage) if u.strip()]
+    if not units or not weights:
+        return False
+    closest = max(units, key=lambda u: sum(weights.get(t, 0.0) for t in set(tokenize(u))))
+    return bool(_NEGATION.search(closest))
+
+
 def is_connective(text: str, cited: bool = False) -> bool:
     """'Oui.', 'En résumé :': too little content to need (or be checked by) a citation. A short cited item
     ("- Libre [2]") is still checked."""
@@ -213,6 +235,9 @@ def verify(answer: str, passages: Sequence[str], threshold: float, dense: DenseF
         for i, text in enumerate(passages):
             d = dense(claim.text, i) if dense and cross[i] else None
             claim.support[i] = support(claim.text, text, d, dense_floor, dense_ceiling, idf, question, cross[i])
+        for i in claim.support:  # across languages the closest sentence cannot be found by shared words
+            if claim.support[i] >= threshold and not cross[i] and drops_a_negation(claim.text, passages[i], idf):
+                claim.support[i] = 0.0
         cited_ok = [n - 1 for n in claim.cited if 1 <= n <= len(passages) and claim.support[n - 1] >= threshold]
         if cited_ok:
             claim.kept, claim.sources, claim.reason = True, cited_ok, "cited passage supports it"

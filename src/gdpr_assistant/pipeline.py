@@ -328,7 +328,7 @@ class Assistant:
                         shown.append(src)
                     quotes.setdefault(src, []).append(claim.text)
                 marks = "".join(f"[{shown.index(src) + 1}]" for src in claim.sources)
-                text = claim.text
+                text = claim.text[0].upper() + claim.text[1:]  # the model may start mid-sentence ("pendant…")
                 end = text[-1] if text[-1] in ".!?" else "."
                 out.append(f"{text.rstrip('.!?')} {marks}{end}")
             return " ".join(out) if out else None

@@ -21,6 +21,8 @@ _CITE = re.compile(r"\s*\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
 # by a colon stays one claim with its items.
 _SENT_END = re.compile(r"(?<=[.!?\]])(?<!\d\.)\s+(?=[A-ZÀ-Ý«\"(\-•*])|\n{2,}")
 _LABEL = re.compile(r"^\s*(?:r[ée]ponse|answer)\s*:\s*", re.IGNORECASE)
+# Lines and sentences of a passage: the spans a quote or a figure's context is read from.
+_LINES = re.compile(r"\n+|(?<=[.;!?])\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 # Similarity of an answer sentence to a passage, from the dense model: (sentence, passage index) -> cosine.
@@ -140,7 +142,7 @@ def _figure_in_context(claim: str, passage: str, asked: set[str], idf: Mapping[s
     word of the question; any "1" or "4" of a passage (a list marker, a slide number) proves nothing."""
     cutoff = _distinctive(idf)
     wanted = {t for t in asked if not t.isdigit() and (not idf or idf.get(t, cutoff) >= cutoff)}
-    lines = [(numbers(line), set(tokenize(line))) for line in re.split(r"\n+|(?<=[.;!?])\s+", passage)]
+    lines = [(numbers(line), set(tokenize(line))) for line in _LINES.split(passage)]
     return all(any(figure in found and wanted & words for found, words in lines) for figure in numbers(claim))
 
 
@@ -205,7 +207,7 @@ def is_connective(text: str, cited: bool = False) -> bool:
 
 def best_quote(claims: Sequence[str], passage: str, max_chars: int = 400) -> str:
     """The line (or sentence) of the passage that shares most words with the claims: shown as the quote."""
-    units = [u for u in re.split(r"\n+|(?<=[.;!?])\s+", passage) if u.strip()]
+    units = [u for u in _LINES.split(passage) if u.strip()]
     if not units:
         return passage[:max_chars]
     terms = set().union(*(set(tokenize(c)) for c in claims)) if claims else set()

@@ -396,10 +396,12 @@ class Assistant:
         """The support check of :mod:`citations`, for one claim and one stored passage (evaluation)."""
         retriever = self.retriever()
         passage = retriever.passages[retriever._by_id[passage_id]]
-        vector = np.asarray(retriever.stored_embeddings([passage_id])[0], dtype=np.float32)
-        dense = float(vector @ self.embedder.embed_query(claim))
         s = self.settings
         cross = bool(lang) and safety.detect_language(passage.text) != lang
+        dense = None  # only read across languages (see citations.support): no embedding otherwise
+        if cross:
+            vector = np.asarray(retriever.stored_embeddings([passage_id])[0], dtype=np.float32)
+            dense = float(vector @ self.embedder.embed_query(claim))
         return citations.support(claim, passage.text, dense, s.dense_floor, s.dense_ceiling, retriever.idf,
                                  question, cross)
 

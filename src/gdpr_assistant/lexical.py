@@ -23,11 +23,15 @@ _STOP = {
     "que", "quel", "quelle", "quelles", "quels", "qui", "quoi", "s", "sa", "sans", "se", "selon", "ses", "si",
     "son", "sont", "sous", "sur", "t", "ta", "te", "tes", "toi", "ton", "tous", "tout", "toute", "toutes", "tres",
     "tu", "un", "une", "unes", "uns", "vers", "via", "vos", "votre", "vous", "y",
+    "afin", "apres", "car", "certain", "certaine", "certaines", "certains", "chez", "depuis", "doit",
+    "doivent", "durant", "egalement", "ici", "jusqu", "jusque", "lorsqu", "lorsque", "parmi", "pendant", "plusieurs",
+    "puis", "quelque", "quelques", "sera", "seront", "soit", "tant", "tel", "telle", "telles", "tels", "toujours",
     "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from",
     "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "may", "my", "no", "not", "of",
     "or", "our", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they",
     "this", "those", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why",
-    "will", "with", "would", "you", "your",
+    "will", "with", "would", "you", "your", "about", "after", "all", "also", "any", "before", "between", "both",
+    "during", "each", "many", "more", "most", "much", "must", "only", "other", "some", "such", "very",
 }
 
 _stemmer = snowballstemmer.stemmer("french")

@@ -7,7 +7,11 @@ outcome is exact: an item whose margin exceeds ``b`` is refused, any other gives
 drafts are checked again here with the current citation checker (so the table follows changes to
 ``citations.py`` without generating again) and the current question-coverage floor.
 
-The table shows, for each bias, the false-refusal rate, refusal accuracy on unanswerable items, key-point
+When a draft fails, the pipeline quotes the best-covering passage sentence instead of refusing if it holds
+at least ``extract_min_coverage`` of the question's words (:mod:`extraction`); a second table sweeps that
+floor at the configured bias.
+
+The first table shows, for each bias, the false-refusal rate, refusal accuracy on unanswerable items, key-point
 coverage and the share of citations in a gold document, over the whole set and over its odd and even halves
 (a bias that only works on one half is tuned to items, not to the model).
 
@@ -26,13 +30,14 @@ from typing import Any
 import numpy as np
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
-from gdpr_assistant import citations
+from gdpr_assistant import citations, extraction
 from gdpr_assistant.evaluation import keypoint_covered, load_items
 from gdpr_assistant.pipeline import Assistant
 from gdpr_assistant.safety import detect_language
 
 NON_ANSWERABLE = ("unanswerable", "adversarial")
 BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, math.inf)
+EXTRACT_FLOORS = (0.25, 0.3, 0.35, 0.4, 0.5, math.inf)
 
 
 def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
@@ -62,17 +67,26 @@ def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> 
     if not reason and coverage < s.min_question_coverage:
         reason = "the answer and its quotes do not address the question"
     gold_docs = {src["doc"] for src in item.get("sources", [])}
-    return {"refused": bool(reason), "reason": reason, "coverage": coverage,
+    found = extraction.extract(row["question"], texts, retriever.idf, row["lang"], 0.0, s.extract_min_known)
+    extract = None if found is None else {
+        "refused": False, "coverage": found.coverage,
+        "key_points": {k: keypoint_covered(k, found.quote) for k in row["key_points"]},
+        "on_gold_doc": [passages[found.passage]["doc"] in gold_docs]}
+    return {"refused": bool(reason), "reason": reason, "coverage": coverage, "extract": extract,
             "key_points": {k: not reason and keypoint_covered(k, v.answer) for k in row["key_points"]},
             "on_gold_doc": [] if reason else [passages[i]["doc"] in gold_docs for i in v.sources]}
 
 
-def metrics(rows: list[dict[str, Any]], bias: float) -> list[float | None]:
+def metrics(rows: list[dict[str, Any]], bias: float, floor: float = math.inf) -> list[float | None]:
     def outcome(row: dict[str, Any]) -> dict[str, Any]:
         margin = row.get("refusal_margin")
-        if margin is not None and margin > bias:
-            return {"refused": True, "key_points": {k: False for k in row["key_points"]}, "on_gold_doc": []}
-        return row["recheck"]
+        refused = {"refused": True, "key_points": {k: False for k in row["key_points"]}, "on_gold_doc": []}
+        done = refused if margin is not None and margin > bias else row["recheck"]
+        if done["refused"] and margin is not None:  # the model ran: a well-covering quote may stand instead
+            extract = row["recheck"]["extract"]
+            if extract and extract["coverage"] >= floor:
+                return extract
+        return done
 
     answerable = [outcome(r) for r in rows if r["type"] not in NON_ANSWERABLE]
     unanswerable = [outcome(r) for r in rows if r["type"] == "unanswerable"]
@@ -103,11 +117,19 @@ def main() -> None:
     for bias in BIASES:
         cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias)) for sub in halves.values()]
         print(f"| {bias} | " + " | ".join(cells) + " |")
-    print("\n| id | type | margin | coverage | refused when forced | why |\n|---|---|---|---|---|---|")
+    bias = assistant.settings.refusal_bias
+    print(f"\nWith a passage quoted when a draft fails (bias {bias}), by the quote's coverage floor:\n")
+    print("| floor | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
+    for floor in EXTRACT_FLOORS:
+        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias, floor))
+                 for sub in halves.values()]
+        print(f"| {floor} | " + " | ".join(cells) + " |")
+    print("\n| id | type | margin | coverage | refused when forced | why | best quote's coverage |\n"
+          "|---|---|---|---|---|---|---|")
     for r in rows:
-        m, c = r.get("refusal_margin"), r["recheck"]["coverage"]
+        m, c, e = r.get("refusal_margin"), r["recheck"]["coverage"], r["recheck"].get("extract")
         print(f"| {r['id']} | {r['type']} | {'–' if m is None else f'{m:.2f}'} | {'–' if c is None else f'{c:.2f}'} "
-              f"| {r['recheck']['refused']} | {r['recheck']['reason']} |")
+              f"| {r['recheck']['refused']} | {r['recheck']['reason']} | {'–' if not e else round(e['coverage'], 2)} |")
 
 
 if __name__ == "__main__":

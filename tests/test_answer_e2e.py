@@ -61,7 +61,8 @@ def test_refusal_bias_acts_on_the_model_first_token(assistant: Assistant) -> Non
     question = "Quelles qualités le consentement doit-il réunir pour fonder la collecte de données d'entraînement ?"
     base = assistant.settings
     try:
-        assistant.settings = base.model_copy(update={"refusal_bias": -50.0})  # refusal forced
+        # Refusal forced, and no passage quoted in its place (that fallback has its own test).
+        assistant.settings = base.model_copy(update={"refusal_bias": -50.0, "extract_min_coverage": 2.0})
         forced_refusal = assistant.ask(question)
         assistant.settings = base.model_copy(update={"refusal_bias": float("inf")})  # refusal forbidden
         forced_answer = assistant.ask(question)
@@ -74,6 +75,26 @@ def test_refusal_bias_acts_on_the_model_first_token(assistant: Assistant) -> Non
     # of a prompt evaluated whole or from the KV cache).
     assert forced_refusal.refusal_margin is not None
     assert forced_refusal.refusal_margin == pytest.approx(forced_answer.refusal_margin, abs=0.2)
+
+
+def test_a_refused_draft_gives_way_to_the_passage_that_answers(assistant: Assistant) -> None:
+    # The model is made to refuse a question the CNIL deck answers in so many words: the program quotes the
+    # passage instead, word for word, and cites it.
+    question = "Quelles qualités le consentement doit-il réunir pour fonder la collecte de données d'entraînement ?"
+    base = assistant.settings
+    try:
+        assistant.settings = base.model_copy(update={"refusal_bias": -50.0})
+        answer = assistant.ask(question)
+    finally:
+        assistant.settings = base
+    assert answer.raw == NOT_COVERED
+    assert not answer.refused and answer.kind == "extract", answer.answer
+    assert answer.refusal_reason == "the model found no answer in the passages"
+    [cite] = answer.citations
+    assert cite.doc == "cnil-webinaire-recommandations-ia-rgpd-2024.md"
+    assert "consentement" in cite.quote.lower()
+    assert " ".join(cite.quote.split()) in " ".join(cite.text.replace("**", "").split())
+    assert cite.quote in answer.answer and answer.answer.endswith(" » [1]")
 
 
 def test_request_to_draft_a_purpose_gets_the_fiche_2_checklist(assistant: Assistant) -> None:

@@ -70,7 +70,7 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
 
 
-def _weights(terms: set[str], idf: Mapping[str, float] | None) -> dict[str, float]:
+def rarity_weights(terms: set[str], idf: Mapping[str, float] | None) -> dict[str, float]:
     if not idf:
         return dict.fromkeys(terms, 1.0)
     unseen = max(idf.values(), default=1.0)
@@ -88,7 +88,7 @@ def lexical_support(claim: str, passage: str, idf: Mapping[str, float] | None = 
     terms = set(tokenize(claim)) - set(tokenize(question))
     if not terms:
         return 0.0
-    weights = _weights(terms, idf)
+    weights = rarity_weights(terms, idf)
     found = set(tokenize(passage))
     return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
 
@@ -113,7 +113,7 @@ def support(claim: str, passage: str, dense: float | None, dense_floor: float, d
         return lex
     asked |= set(tokenize(expansion(question, "en")))
     new = (set(tokenize(claim)) | set(tokenize(expansion(claim, "en")))) - asked
-    weights = _weights(new, idf)
+    weights = rarity_weights(new, idf)
     cutoff = _distinctive(idf)
     if not any(t in set(tokenize(passage)) and w >= cutoff for t, w in weights.items()):
         return lex
@@ -156,7 +156,7 @@ def question_coverage(question: str, passages: Sequence[str], idf: Mapping[str, 
         terms = {t for t in terms if t in idf}
     if not terms:
         return 0.0
-    weights = _weights(terms, idf)
+    weights = rarity_weights(terms, idf)
     found = set().union(*(set(tokenize(p)) for p in passages)) if passages else set()
     return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
 
@@ -191,7 +191,7 @@ def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None =
     the claim does not."""
     if _NEGATION.search(claim):
         return False
-    weights = _weights(set(tokenize(claim)), idf)
+    weights = rarity_weights(set(tokenize(claim)), idf)
     units = [u for u in _UNIT.split(passage) if u.strip()]
     if not units or not weights:
         return False

@@ -120,7 +120,7 @@ def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = Fals
             "answer": answer.answer, "refused": answer.refused, "refusal_reason": answer.refusal_reason,
             "citations": [c.as_dict() for c in cites], "answer_passages": [h.as_dict() for h in answer.passages],
             "timings": answer.timings, "dropped": answer.dropped, "draft": answer.raw,
-            "refusal_margin": answer.refusal_margin,
+            "refusal_margin": answer.refusal_margin, "kind": answer.kind,
         })
         row["key_points"] = {kp: keypoint_covered(kp, answer.answer) for kp in item.get("key_points", [])} \
             if item.get("type") not in ("unanswerable", "adversarial") else {}
@@ -169,6 +169,8 @@ def answer_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "citations": len(checks),
         "refusal_accuracy_unanswerable": _mean([1.0 if r["refused"] else 0.0 for r in unanswerable]),
         "false_refusal_rate": _mean([1.0 if r["refused"] else 0.0 for r in answerable]),
+        # Answers that quote a passage in place of a draft that failed verification (extraction.py).
+        "extracted_answers": sum(1 for r in rows if r.get("kind") == "extract"),
         # Handled: the rules did not leak, and what was shown (if anything) is supported by the corpus.
         "adversarial_handled": _mean([1.0 if not r["leaks_instructions"] and (
             r["refused"] or all(c["supported"] for c in r["citation_checks"])) else 0.0 for r in adversarial]),
@@ -202,7 +204,8 @@ def markdown_summary(report: dict[str, Any]) -> str:
             lines += ["", "| id | type | refused | why | key points missed |", "|---|---|---|---|---|"]
             for row in fails:
                 missed = "; ".join(kp for kp, ok in row["key_points"].items() if not ok)
-                lines.append(f"| {row['id']} | {row['type']} | {row['refused']} | {row['refusal_reason']} "
+                refused = "extract" if row.get("kind") == "extract" else row["refused"]
+                lines.append(f"| {row['id']} | {row['type']} | {refused} | {row['refusal_reason']} "
                              f"| {missed[:120]} |")
         wrong = [row for row in report["items"] if row.get("type") in ("unanswerable", "adversarial")
                  and not row["refused"]]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gdpr_assistant import citations, generation, offline, safety
+from gdpr_assistant import citations, extraction, generation, offline, safety
 from gdpr_assistant.corpus import SUPPORTED_SUFFIXES, CorpusError, load_catalogue, load_document
 from gdpr_assistant.embedding import Embedder, get_embedder
 from gdpr_assistant.index import Index, IndexDamaged, IndexLocked, IndexReport, ProgressFn
@@ -57,9 +57,10 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # draft sentences no passage supported
     raw: str = ""  # the model's draft, before verification
-    refusal_reason: str = ""
+    refusal_reason: str = ""  # why the model's draft was not shown (the refusal, or the extract in its place)
     refusal_margin: float | None = None  # model's first-token log-odds of refusing (None: model not run)
-    kind: str = "answer"  # "purpose": a Fiche 2 draft, whose citations are exact spans chosen by the program
+    # "purpose": a Fiche 2 draft; "extract": a passage quoted in place of a draft that failed verification
+    kind: str = "answer"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -362,11 +363,24 @@ class Assistant:
                                                    lang)
             if coverage < s.min_question_coverage:
                 reason = f"the answer and its quotes do not address the question ({coverage:.2f})"
-        if reason:
-            yield ("\n\n" if kept_text else "") + REFUSAL[lang]
-            yield finish(REFUSAL[lang], True, hits, reason, dropped=dropped, raw=raw)
-            return
         titles = self.titles()  # reads the manifest and catalogue: once per answer, not once per citation
+        if reason:
+            found = extraction.extract(question, [p.text for p in passages], retriever.idf, lang,
+                                       s.extract_min_coverage, s.extract_min_known) \
+                if s.extract_min_coverage <= 1 else None
+            if found is None:
+                yield ("\n\n" if kept_text else "") + REFUSAL[lang]
+                yield finish(REFUSAL[lang], True, hits, reason, dropped=dropped, raw=raw)
+                return
+            p = passages[found.passage]
+            text = extraction.render(found, lang)
+            yield ("\n\n" if kept_text else "") + text
+            answer = finish(text, False, hits, reason, [Citation(
+                n=1, doc=p.doc, title=titles.get(p.doc, p.doc), location=p.location, quote=found.quote, text=p.text,
+                passage_id=p.id)], dropped, raw)
+            answer.kind = "extract"
+            yield answer
+            return
         cites = [Citation(n=n, doc=passages[src].doc, title=titles.get(passages[src].doc, passages[src].doc),
                           location=passages[src].location, quote=spans[src], text=passages[src].text,
                           passage_id=passages[src].id)

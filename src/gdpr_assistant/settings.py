@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
     # question's words: its sentences are faithful to the passages but about something else.
     min_question_coverage: float = 0.25
+    # When a draft fails verification, the passage sentence holding at least this share of the question's words
+    # is quoted instead of refusing (see extraction.py); above 1, never.
+    extract_min_coverage: float = 0.35
+    # ... and only when the corpus uses at least this (rarity-weighted) share of the question's words at all:
+    # off-topic requests sit near 0, questions on the guidance (English ones included) above 0.3.
+    extract_min_known: float = 0.2
     dense_floor: float = 0.78
     dense_ceiling: float = 0.86
 

@@ -1,0 +1,107 @@
+"""Stage 6b: when the model's draft fails verification, quote the corpus instead.
+
+A small model often refuses, or writes something the checker cannot verify, although a retrieved passage
+answers the question in so many words (MODELS.md: the 1.5B model refuses about four answerable questions in
+ten after verification). The fallback shows the passage sentence that holds most of the question's
+rarity-weighted words, word for word, with its citation: true to the corpus by construction. Whether it is on
+the question is the one thing left to judge, so it stands only above a coverage floor set higher than the one
+a written answer must pass; below it the answer stays a refusal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from gdpr_assistant.citations import question_coverage, rarity_weights
+from gdpr_assistant.glossary import expansion
+from gdpr_assistant.lexical import tokenize
+
+# Sentences, clauses closed by ";" and list items of a passage. PDF text breaks lines inside sentences, so
+# single line breaks are not boundaries; bullets and blank lines before a capital are.
+_UNITS = re.compile(r"(?<=[.;!?])\s+|\s*[•➢▪◦●]\s*|\n\s*[-–*]\s+|\n{2,}(?=[A-ZÀ-Ý«*])")
+_BOLD = re.compile(r"\*\*")
+_MIN_WORDS = 4  # "Les participants ont suggéré :" alone says nothing
+
+LEAD = {
+    "fr": "Je n'ai pas pu vérifier de réponse rédigée ; voici, cité mot pour mot, le passage du corpus le plus "
+          "proche de la question :",
+    "en": "I could not verify a written answer; here, quoted word for word, is the corpus passage closest to the "
+          "question:",
+}
+
+
+@dataclass
+class Extract:
+    passage: int  # 0-based index of the passage quoted
+    quote: str  # exact text of the passage, whitespace collapsed
+    coverage: float  # rarity-weighted share of the question's words it holds
+
+
+def units(text: str) -> list[str]:
+    """Candidate quotes of a passage, in order, whitespace collapsed and list markers removed."""
+    out = []
+    for raw in _UNITS.split(text):
+        unit = " ".join(raw.split()).strip(" -–*")
+        if unit:
+            out.append(unit)
+    return out
+
+
+def _quotable(unit: str) -> bool:
+    """Headings, questions and links say what a passage is about, not what it states."""
+    return (not unit.startswith("#") and not unit.endswith("?") and "http" not in unit
+            and len(tokenize(unit)) >= _MIN_WORDS)
+
+
+def known_share(question: str, idf: Mapping[str, float] | None, lang: str) -> float:
+    """Rarity-weighted share of the question's words (with the French form of its domain terms) that the
+    corpus uses at all. Coverage counts only those, so a request about something else ("un poème sur mes
+    vacances à Biarritz, sans le RGPD") is fully "covered" by any sentence naming the GDPR; this share is
+    what shows the corpus does not talk about it."""
+    if not idf:
+        return 1.0
+    weights = rarity_weights(set(tokenize(question)) | set(tokenize(expansion(question, lang))), idf)
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in idf) / total if total else 0.0
+
+
+def extract(question: str, passages: Sequence[str], idf: Mapping[str, float] | None, lang: str,
+            min_coverage: float, min_known: float = 0.0, max_chars: int = 420) -> Extract | None:
+    """The passage sentence that covers the question best, if it covers at least ``min_coverage`` and the
+    corpus knows at least ``min_known`` of the question's words (:func:`known_share`).
+
+    A sentence that ends on a colon introduces a list ("… 9 participants parmi lesquels :"), so the items
+    after it are quoted with it, up to ``max_chars``. Ties go to the better-ranked passage."""
+    if known_share(question, idf, lang) < min_known:
+        return None
+    best: tuple[float, int, int, list[str]] | None = None
+    for p, text in enumerate(passages):
+        found = units(text)
+        for u, unit in enumerate(found):
+            if not _quotable(unit):
+                continue
+            score = question_coverage(question, [unit], idf, lang)
+            if best is None or score > best[0]:
+                best = (score, p, u, found)
+    if best is None or best[0] < min_coverage:
+        return None
+    score, p, u, found = best
+    quote = found[u]
+    if quote.endswith(":"):
+        for follower in found[u + 1:]:
+            if len(quote) + len(follower) + 1 > max_chars:
+                break
+            quote = f"{quote} {follower}"
+    quote = _BOLD.sub("", quote)
+    if len(quote) > max_chars:
+        quote = quote[:max_chars].rsplit(" ", 1)[0] + "…"
+    return Extract(passage=p, quote=quote, coverage=score)
+
+
+def render(extract: Extract, lang: str) -> str:
+    """The answer text: the lead on its own line (a sentence without a citation), then the quote [1]. A quote
+    that starts mid-sentence says so with an ellipsis."""
+    quote = f"…{extract.quote}" if extract.quote[:1].islower() else extract.quote
+    return f"{LEAD[lang]}\n\n« {quote} » [1]"

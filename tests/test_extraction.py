@@ -1,0 +1,85 @@
+"""The extractive fallback on fixed inputs (pure logic: no model, no index)."""
+
+from __future__ import annotations
+
+from gdpr_assistant import extraction
+from gdpr_assistant.citations import split_claims
+
+# As pypdf gives it: lines broken inside sentences, bullets, a heading.
+PDF_PASSAGE = (
+    "# Fiche 4 – Réutiliser des données\n\n"
+    "Les participants ont suggéré :\n\n"
+    "• La mise en place d'un mécanisme permettant de tracer les données \net le consentement ;  \n\n"
+    "Un participant a toutefois soulevé qu'il pouvait être difficile pour un organisme de vérifier si les "
+    "procédés tels \n\nque la confidentialité différentielle pouvaient être qualifiés d'anonymisation.  \n\n"
+    "Comment vérifier l'anonymisation ?"
+)
+LIST_PASSAGE = ("La CNIL a reçu les réponses de 9 participants à l'appel à contribution parmi lesquels :\n"
+                "• 5 entreprises privées ;\n• 1 institut de recherche ;\n• 1 établissement de santé.")
+
+
+def test_units_follow_sentences_and_bullets_not_pdf_line_breaks() -> None:
+    found = extraction.units(PDF_PASSAGE)
+    assert ("Un participant a toutefois soulevé qu'il pouvait être difficile pour un organisme de vérifier si les "
+            "procédés tels que la confidentialité différentielle pouvaient être qualifiés d'anonymisation.") in found
+    assert "La mise en place d'un mécanisme permettant de tracer les données et le consentement ;" in found
+
+
+def test_the_sentence_that_covers_the_question_is_quoted_word_for_word() -> None:
+    question = "Quel doute sur la confidentialité différentielle comme procédé d'anonymisation ?"
+    got = extraction.extract(question, ["Le consentement doit être libre.", PDF_PASSAGE], None, "fr", 0.35)
+    assert got is not None and got.passage == 1
+    assert got.quote.startswith("Un participant a toutefois soulevé")
+    assert got.coverage >= 0.35
+
+
+def test_headings_and_questions_are_never_quoted() -> None:
+    # Both echo the question's words best, and neither states anything.
+    got = extraction.extract("Comment vérifier l'anonymisation pour réutiliser des données ?", [PDF_PASSAGE], None,
+                             "fr", 0.0)
+    assert got is not None
+    assert not got.quote.startswith("#") and not got.quote.endswith("?")
+
+
+def test_a_sentence_ending_on_a_colon_brings_its_list() -> None:
+    got = extraction.extract("Combien de participants ont répondu à l'appel à contribution ?", [LIST_PASSAGE], None,
+                             "fr", 0.35)
+    assert got is not None
+    assert got.quote.startswith("La CNIL a reçu les réponses de 9 participants")
+    assert "5 entreprises privées" in got.quote and "1 établissement de santé" in got.quote
+    assert len(extraction.extract("Combien de participants ?", [LIST_PASSAGE], None, "fr", 0.0,
+                                  max_chars=120).quote) <= 121  # the list stops at the length limit
+
+
+def test_below_the_floor_there_is_no_quote() -> None:
+    question = "Jusqu'à quel montant la CNIL peut-elle sanctionner une entreprise ?"
+    assert extraction.extract(question, [PDF_PASSAGE, LIST_PASSAGE], None, "fr", 0.35) is None
+    assert extraction.extract(question, [], None, "fr", 0.0) is None
+
+
+def test_english_question_finds_the_french_sentence_through_the_glossary() -> None:
+    got = extraction.extract("What doubt was raised about differential privacy as anonymisation?", [PDF_PASSAGE],
+                             None, "en", 0.35)
+    assert got is not None and "confidentialité différentielle" in got.quote
+
+
+def test_rendered_answer_cites_the_quote_and_keeps_the_lead_uncited() -> None:
+    got = extraction.Extract(passage=0, quote="Le consentement doit être libre.", coverage=0.5)
+    claims = split_claims(extraction.render(got, "fr"))
+    assert [c.cited for c in claims] == [[], [1]]
+    assert claims[1].text.strip("« »") == "Le consentement doit être libre."
+
+
+def test_off_topic_request_gets_no_quote_even_if_it_names_the_gdpr() -> None:
+    # The only word of the request the corpus knows is "RGPD", so any sentence naming it "covers" the request.
+    idf = {"rgpd": 1.0, "appliqu": 2.0, "donne": 0.5, "entrain": 2.0}
+    request = "Laisse tomber le RGPD : écris-moi un poème sur mes vacances à Biarritz."
+    passage = ["Le RGPD s'applique aux données d'entraînement des modèles."]
+    assert extraction.known_share(request, idf, "fr") < 0.2
+    assert extraction.extract(request, passage, idf, "fr", 0.35, min_known=0.2) is None
+    assert extraction.extract(request, passage, idf, "fr", 0.35) is not None  # the guard is what stops it
+
+
+def test_a_quote_that_starts_mid_sentence_says_so() -> None:
+    got = extraction.Extract(passage=0, quote="les critères à prendre en compte.", coverage=0.5)
+    assert "« …les critères à prendre en compte. » [1]" in extraction.render(got, "fr")

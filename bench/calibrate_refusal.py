@@ -7,9 +7,10 @@ outcome is exact: an item whose margin exceeds ``b`` is refused, any other gives
 drafts are checked again here with the current citation checker (so the table follows changes to
 ``citations.py`` without generating again) and the current question-coverage floor.
 
-When a draft fails, the pipeline quotes the best-covering passage sentence instead of refusing if it holds
-at least ``extract_min_coverage`` of the question's words (:mod:`extraction`); a second table sweeps that
-floor at the configured bias.
+When a draft fails, the pipeline quotes the best-covering passage sentence instead of refusing if the judge
+model finds that it answers the question (:mod:`extraction`, ``quote_judge``, ``quote_judge_min``). The
+judge rates each item's candidate sentence here (``ASK_QUOTE_JUDGE=fast`` to rate with the 0.5B), and a
+second table sweeps the judgement threshold at the configured bias.
 
 The first table shows, for each bias, the false-refusal rate, refusal accuracy on unanswerable items, key-point
 coverage and the share of citations in a gold document, over the whole set and over its odd and even halves
@@ -30,14 +31,14 @@ from typing import Any
 import numpy as np
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
-from gdpr_assistant import citations, extraction
+from gdpr_assistant import citations, extraction, generation
 from gdpr_assistant.evaluation import keypoint_covered, load_items
 from gdpr_assistant.pipeline import Assistant
 from gdpr_assistant.safety import detect_language
 
 NON_ANSWERABLE = ("unanswerable", "adversarial")
 BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, math.inf)
-EXTRACT_FLOORS = (0.25, 0.3, 0.35, 0.4, 0.5, math.inf)
+JUDGE_MINS = (-math.inf, -2.0, -1.5, -1.0, -0.5, 0.0, math.inf)
 
 
 def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
@@ -67,9 +68,11 @@ def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> 
     if not reason and coverage < s.min_question_coverage:
         reason = "the answer and its quotes do not address the question"
     gold_docs = {src["doc"] for src in item.get("sources", [])}
-    found = extraction.extract(row["question"], texts, retriever.idf, row["lang"], 0.0, s.extract_min_known)
+    found = extraction.extract(row["question"], texts, retriever.idf, row["lang"], s.min_question_coverage,
+                               s.extract_min_known)
     extract = None if found is None else {
-        "refused": False, "coverage": found.coverage,
+        "refused": False, "coverage": found.coverage, "quote": found.quote,
+        "margin": generation.judge_quote(assistant.judge_llm(), row["question"], found.quote, row["lang"]),
         "key_points": {k: keypoint_covered(k, found.quote) for k in row["key_points"]},
         "on_gold_doc": [passages[found.passage]["doc"] in gold_docs]}
     return {"refused": bool(reason), "reason": reason, "coverage": coverage, "extract": extract,
@@ -77,14 +80,14 @@ def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> 
             "on_gold_doc": [] if reason else [passages[i]["doc"] in gold_docs for i in v.sources]}
 
 
-def metrics(rows: list[dict[str, Any]], bias: float, floor: float = math.inf) -> list[float | None]:
+def metrics(rows: list[dict[str, Any]], bias: float, judge_min: float = math.inf) -> list[float | None]:
     def outcome(row: dict[str, Any]) -> dict[str, Any]:
         margin = row.get("refusal_margin")
         refused = {"refused": True, "key_points": {k: False for k in row["key_points"]}, "on_gold_doc": []}
         done = refused if margin is not None and margin > bias else row["recheck"]
         if done["refused"] and margin is not None:  # the model ran: a well-covering quote may stand instead
             extract = row["recheck"]["extract"]
-            if extract and extract["coverage"] >= floor:
+            if extract and extract["margin"] >= judge_min:
                 return extract
         return done
 
@@ -118,18 +121,19 @@ def main() -> None:
         cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias)) for sub in halves.values()]
         print(f"| {bias} | " + " | ".join(cells) + " |")
     bias = assistant.settings.refusal_bias
-    print(f"\nWith a passage quoted when a draft fails (bias {bias}), by the quote's coverage floor:\n")
-    print("| floor | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
-    for floor in EXTRACT_FLOORS:
-        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias, floor))
+    print(f"\nWith a passage quoted when a draft fails (bias {bias}), by the judgement threshold:\n")
+    print("| quote judged ≥ | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
+    for judge_min in JUDGE_MINS:
+        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias, judge_min))
                  for sub in halves.values()]
-        print(f"| {floor} | " + " | ".join(cells) + " |")
-    print("\n| id | type | margin | coverage | refused when forced | why | best quote's coverage |\n"
-          "|---|---|---|---|---|---|---|")
+        print(f"| {judge_min} | " + " | ".join(cells) + " |")
+    print("\n| id | type | margin | coverage | refused when forced | why | quote: coverage, judged | quote |\n"
+          "|---|---|---|---|---|---|---|---|")
     for r in rows:
         m, c, e = r.get("refusal_margin"), r["recheck"]["coverage"], r["recheck"].get("extract")
+        quote = "–" if not e else f"{e['coverage']:.2f}, {e['margin']:+.2f} | {e['quote'][:70]}"
         print(f"| {r['id']} | {r['type']} | {'–' if m is None else f'{m:.2f}'} | {'–' if c is None else f'{c:.2f}'} "
-              f"| {r['recheck']['refused']} | {r['recheck']['reason']} | {'–' if not e else round(e['coverage'], 2)} |")
+              f"| {r['recheck']['refused']} | {r['recheck']['reason']} | {quote.replace('|', '/')} |")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def test_refusal_bias_acts_on_the_model_first_token(assistant: Assistant) -> Non
     base = assistant.settings
     try:
         # Refusal forced, and no passage quoted in its place (that fallback has its own test).
-        assistant.settings = base.model_copy(update={"refusal_bias": -50.0, "extract_min_coverage": 2.0})
+        assistant.settings = base.model_copy(update={"refusal_bias": -50.0, "quote_judge": ""})
         forced_refusal = assistant.ask(question)
         assistant.settings = base.model_copy(update={"refusal_bias": float("inf")})  # refusal forbidden
         forced_answer = assistant.ask(question)
@@ -78,21 +78,29 @@ def test_refusal_bias_acts_on_the_model_first_token(assistant: Assistant) -> Non
 
 
 def test_a_refused_draft_gives_way_to_the_passage_that_answers(assistant: Assistant) -> None:
-    # The model is made to refuse a question the CNIL deck answers in so many words: the program quotes the
-    # passage instead, word for word, and cites it.
-    question = "Quelles qualités le consentement doit-il réunir pour fonder la collecte de données d'entraînement ?"
+    # The model is made to refuse a question the Inserm guidance answers in so many words: the program quotes
+    # the passage instead, word for word, and cites it.
+    # The fast model judges here (the calibrated judge is the 1.5B, too slow for the suite), with thresholds
+    # that force it to accept, then to reject: the judgement is read and decides.
+    question = "Que revient à faire le fait de demander à ChatGPT de corriger les fautes de français d'un article ?"
     base = assistant.settings
     try:
-        assistant.settings = base.model_copy(update={"refusal_bias": -50.0})
+        assistant.settings = base.model_copy(update={"refusal_bias": -50.0, "quote_judge": "fast",
+                                                     "quote_judge_min": -50.0})
         answer = assistant.ask(question)
+        assistant.settings = base.model_copy(update={"refusal_bias": -50.0, "quote_judge": "fast",
+                                                     "quote_judge_min": 50.0})
+        rejected = assistant.ask(question)
     finally:
         assistant.settings = base
+    assert rejected.refused and rejected.kind == "answer" and rejected.citations == []
+    assert rejected.quote_margin is not None and rejected.quote_margin == pytest.approx(answer.quote_margin, abs=0.2)
     assert answer.raw == NOT_COVERED
     assert not answer.refused and answer.kind == "extract", answer.answer
     assert answer.refusal_reason == "the model found no answer in the passages"
     [cite] = answer.citations
-    assert cite.doc == "cnil-webinaire-recommandations-ia-rgpd-2024.md"
-    assert "consentement" in cite.quote.lower()
+    assert cite.doc == "inserm-recommandations-usage-ia.txt"
+    assert "ChatGPT de corriger les fautes de français" in cite.quote
     assert " ".join(cite.quote.split()) in " ".join(cite.text.replace("**", "").split())
     assert cite.quote in answer.answer and answer.answer.endswith(" » [1]")
 

@@ -1,11 +1,12 @@
 """Stage 6b: when the model's draft fails verification, quote the corpus instead.
 
 A small model often refuses, or writes something the checker cannot verify, although a retrieved passage
-answers the question in so many words (MODELS.md: the 1.5B model refuses about four answerable questions in
-ten after verification). The fallback shows the passage sentence that holds most of the question's
-rarity-weighted words, word for word, with its citation: true to the corpus by construction. Whether it is on
-the question is the one thing left to judge, so it stands only above a coverage floor set higher than the one
-a written answer must pass; below it the answer stays a refusal.
+answers the question in so many words. The fallback picks the passage sentence that holds most of the
+question's rarity-weighted words and shows it word for word with its citation: true to the corpus by
+construction. Whether it is on the question is the one thing left to judge: word overlap alone cannot tell
+(questions the corpus does not cover share as many words with their nearest sentence as hard answerable
+ones), so the pipeline asks the model a yes/no question about this one sentence (generation.judge_quote)
+and refuses below a calibrated threshold.
 """
 
 from __future__ import annotations

@@ -106,6 +106,8 @@ class GenerationStats:
     total_s: float = 0.0
     # Log-odds of the model's first token: refusal literal against its best answer start (None: not measured).
     refusal_margin: float | None = None
+    # Log-odds that a fallback quote answers the question (None: no quote judged).
+    quote_margin: float | None = None
 
 
 _VOCAB: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -143,6 +145,64 @@ class RefusalBias:
         self.stats.refusal_margin = float(scores[self.refusal].max() - scores[self.answer].max())
         scores[self.refusal] -= self.bias
         return scores
+
+
+# The fallback's check that a quoted sentence answers the question (see extraction.py): one yes/no token,
+# under a system message of its own (under the answer instructions the 1.5B model says "yes" to unanswerable
+# questions: docs/answer-eval.md).
+_JUDGE = {
+    "fr": ("Tu vérifies si un passage répond à une question.",
+           "Question : {question}\nPassage : « {quote} »\nCe passage répond-il à la question posée ? "
+           "Réponds OUI ou NON.", ("OUI", "Oui", "oui"), ("NON", "Non", "non")),
+    "en": ("You check whether a passage answers a question.",
+           "Question: {question}\nPassage: « {quote} »\nDoes this passage answer the question asked? "
+           "Answer YES or NO.", ("YES", "Yes", "yes"), ("NO", "No", "no")),
+}
+_JUDGE_VOCAB: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _yes_no_tokens(llm: Any, lang: str) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids that begin a yes, and those that begin a no, in the judge's language. Once per model."""
+    key = (str(getattr(llm, "model_path", id(llm))), lang)
+    if key not in _JUDGE_VOCAB:
+        _, _, yes, no = _JUDGE[lang]
+        texts = [llm.detokenize([i]) for i in range(llm.n_vocab())]
+
+        def starting(words: tuple[str, ...]) -> np.ndarray:
+            return np.array([i for i, t in enumerate(texts) if t and any(w.encode().startswith(t) for w in words)],
+                            dtype=np.intp)
+
+        _JUDGE_VOCAB[key] = (starting(yes), starting(no))
+    return _JUDGE_VOCAB[key]
+
+
+def judge_quote(llm: Any, question: str, quote: str, lang: str, keep_cache: bool = False) -> float:
+    """The model's log-odds that ``quote`` answers ``question``: its first-token preference for yes over no.
+    Judging one sentence is a much easier task for a small model than writing an answer.
+
+    ``keep_cache``: the instance also answers questions; its state is saved and restored around the judgement
+    (~0.6 s) so that the next answer still finds the instructions in the KV cache (re-reading them: ~3.5 s)."""
+    from llama_cpp import LogitsProcessorList
+
+    yes, no = _yes_no_tokens(llm, lang)
+    system, user, _, _ = _JUDGE[lang]
+    margin: list[float] = []
+
+    def read(input_ids: Any, scores: np.ndarray) -> np.ndarray:
+        if not margin:
+            margin.append(float(scores[yes].max() - scores[no].max()))
+        return scores
+
+    state = llm.save_state() if keep_cache else None
+    try:
+        llm.create_chat_completion(
+            messages=[{"role": "system", "content": system},
+                      {"role": "user", "content": user.format(question=question, quote=quote)}],
+            max_tokens=1, temperature=0.0, top_k=1, logits_processor=LogitsProcessorList([read]))
+    finally:
+        if state is not None:
+            llm.load_state(state)
+    return margin[0]
 
 
 def generate(llm: Any, messages: list[dict[str, str]], n_passages: int, max_tokens: int, temperature: float,

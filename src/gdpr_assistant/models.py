@@ -153,20 +153,23 @@ def resolve_model(choice: str, cache_dir: Path) -> Path:
     return path.resolve()
 
 
-_loaded: dict[tuple[str, int, int], Any] = {}
+_loaded: dict[str, tuple[tuple[str, int, int], Any]] = {}
 _load_lock = threading.Lock()
 
 
-def load_llm(path: Path, n_ctx: int, n_threads: int, seed: int = 0) -> Any:
+def load_llm(path: Path, n_ctx: int, n_threads: int, seed: int = 0, role: str = "answer") -> Any:
+    """The model for a ``role`` ("answer", or "judge" for the quote check), loaded once. One model per role
+    at a time: laptops have 8 GB."""
     key = (str(path), n_ctx, n_threads)
     with _load_lock:
-        if key not in _loaded:
+        held = _loaded.get(role)
+        if held is None or held[0] != key:
             from llama_cpp import Llama
 
+            _loaded.pop(role, None)
             try:
-                _loaded.clear()  # one model in memory at a time: laptops have 8 GB
-                _loaded[key] = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed,
-                                     verbose=False)
+                _loaded[role] = (key, Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, seed=seed,
+                                            verbose=False))
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"llama.cpp could not load {path} ({exc}). Is it a complete GGUF file?") from exc
-        return _loaded[key]
+        return _loaded[role][1]

@@ -59,6 +59,7 @@ class Answer:
     raw: str = ""  # the model's draft, before verification
     refusal_reason: str = ""  # why the model's draft was not shown (the refusal, or the extract in its place)
     refusal_margin: float | None = None  # model's first-token log-odds of refusing (None: model not run)
+    quote_margin: float | None = None  # model's log-odds that the fallback quote answers (None: not judged)
     # "purpose": a Fiche 2 draft; "extract": a passage quoted in place of a draft that failed verification
     kind: str = "answer"
 
@@ -69,6 +70,7 @@ class Answer:
             "passages": [h.as_dict() for h in self.passages], "model": self.model, "timings": self.timings,
             "warnings": self.warnings, "dropped": self.dropped, "refusal_reason": self.refusal_reason,
             "refusal_margin": None if self.refusal_margin is None else round(self.refusal_margin, 2),
+            "quote_margin": None if self.quote_margin is None else round(self.quote_margin, 2),
             "kind": self.kind,
         }
 
@@ -115,6 +117,15 @@ class Assistant:
 
     def llm(self) -> Any:
         return load_llm(self.model_path(), self.settings.n_ctx, self.settings.n_threads, self.settings.seed)
+
+    def judge_llm(self) -> Any:
+        """The model that checks fallback quotes: the answering model itself when it is the judge (a second
+        instance would hold another ~0.7 GB of repacked weights), else its own small-context instance."""
+        s = self.settings
+        path = resolve_model(s.quote_judge, s.cache_dir)
+        if path == self.model_path():
+            return self.llm()
+        return load_llm(path, s.judge_n_ctx, s.n_threads, s.seed, role="judge")
 
     # -- index -------------------------------------------------------------------------------------------
     def update_index(self, progress: ProgressFn | None = None, force: bool = False) -> IndexReport:
@@ -250,7 +261,8 @@ class Assistant:
             timings["total_s"] = round(time.perf_counter() - t0, 3)
             return Answer(question=question, answer=text, refused=refused, lang=lang, citations=cites or [],
                           passages=hits, model=self.model_name, timings=timings, warnings=warnings,
-                          dropped=dropped or [], raw=raw, refusal_reason=reason, refusal_margin=stats.refusal_margin)
+                          dropped=dropped or [], raw=raw, refusal_reason=reason, refusal_margin=stats.refusal_margin,
+                          quote_margin=stats.quote_margin)
 
         policy = safety.check_policy(question)
         if policy.decline:
@@ -365,9 +377,7 @@ class Assistant:
                 reason = f"the answer and its quotes do not address the question ({coverage:.2f})"
         titles = self.titles()  # reads the manifest and catalogue: once per answer, not once per citation
         if reason:
-            found = extraction.extract(question, [p.text for p in passages], retriever.idf, lang,
-                                       s.extract_min_coverage, s.extract_min_known) \
-                if s.extract_min_coverage <= 1 else None
+            found = self.quote_instead(question, [p.text for p in passages], lang, stats)
             if found is None:
                 yield ("\n\n" if kept_text else "") + REFUSAL[lang]
                 yield finish(REFUSAL[lang], True, hits, reason, dropped=dropped, raw=raw)
@@ -393,6 +403,21 @@ class Assistant:
         return generation.build_messages(question, [h.passage for h in hits], self.titles(), lang,
                                          self.settings.max_passage_chars, history,
                                          focus=self.retriever().expand(query))
+
+    def quote_instead(self, question: str, passages: Sequence[str], lang: str,
+                      stats: generation.GenerationStats) -> extraction.Extract | None:
+        """The passage sentence to show in place of a draft that failed verification, or None (refuse)."""
+        s = self.settings
+        if not s.quote_judge:
+            return None
+        found = extraction.extract(question, passages, self.retriever().idf, lang, s.min_question_coverage,
+                                   s.extract_min_known)
+        if found is None:
+            return None
+        judge = self.judge_llm()
+        stats.quote_margin = generation.judge_quote(judge, question, found.quote, lang,
+                                                    keep_cache=judge is self.llm())
+        return found if stats.quote_margin >= s.quote_judge_min else None
 
     # -- evidence ----------------------------------------------------------------------------------------
     def evidence(self, query: str, hits: Sequence[Hit]) -> float:

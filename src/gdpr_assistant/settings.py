@@ -98,9 +98,14 @@ class Settings(BaseSettings):
     # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
     # question's words: its sentences are faithful to the passages but about something else.
     min_question_coverage: float = 0.25
-    # When a draft fails verification, the passage sentence holding at least this share of the question's words
-    # is quoted instead of refusing (see extraction.py); above 1, never.
-    extract_min_coverage: float = 0.35
+    # When a draft fails verification, the passage sentence that best covers the question (at least
+    # min_question_coverage) is quoted instead of refusing if the judge model gives at least these log-odds
+    # that it answers the question (see extraction.py). The judge is "default", "fast", a GGUF path or "" (never
+    # quote); the threshold is calibrated for the default model, the 0.5B model's judgement does not separate
+    # (docs/answer-eval.md). With --fast the 1.5B judge is loaded beside the 0.5B (about 1.9 GB more).
+    quote_judge: str = "default"
+    quote_judge_min: float = -1.0
+    judge_n_ctx: int = 1024  # the judge reads a one-line instruction, the question and one sentence
     # ... and only when the corpus uses at least this (rarity-weighted) share of the question's words at all:
     # off-topic requests sit near 0, questions on the guidance (English ones included) above 0.3.
     extract_min_known: float = 0.2

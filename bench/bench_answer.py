@@ -3,8 +3,11 @@
 For each model (default 1.5B, fast 0.5B) and each question: the pipeline's time to first token and total
 time, then llama.cpp alone generating from the very prompt the pipeline built (same messages, grammar,
 sampling, refusal bias on the first token), in the same order so that both see the same KV-cache reuse.
-The ratio of medians is the pipeline's overhead (retrieval, verification of citations, dense support
-checks). Peak RSS is the process maximum (both models are loaded in turn, one at a time).
+Where the pipeline's draft failed and it had the judge model rate a quote (extraction.py), llama.cpp alone
+rates the same quote too, so that both do the same model work. The ratio of medians is the pipeline's
+overhead (retrieval, verification of citations, dense support checks); a second ratio compares with the
+answer prompt alone, i.e. counts the judgement as overhead. Peak RSS is the process maximum (both models are
+loaded in turn, with the 1.5B judge beside the 0.5B).
 
     .venv/bin/python bench/bench_answer.py --questions 8 --out bench/results/answer.json
 """
@@ -19,7 +22,7 @@ import time
 from pathlib import Path
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
-from gdpr_assistant import generation
+from gdpr_assistant import extraction, generation
 from gdpr_assistant.offline import install_egress_guard
 from gdpr_assistant.pipeline import Assistant
 from gdpr_assistant.settings import get_settings
@@ -34,6 +37,18 @@ def llama_alone(assistant: Assistant, messages: list[dict[str, str]], n_passages
                                  stats, s.refusal_bias):
         pass
     return stats.ttft_s, stats.total_s, stats.completion_tokens
+
+
+def judge_alone(assistant: Assistant, question: str, passages: list[str], lang: str) -> float:
+    """The pipeline's quote judgement, replayed: same candidate sentence, same judge, same cache handling."""
+    s = assistant.settings
+    found = extraction.extract(question, passages, assistant.retriever().idf, lang, s.min_question_coverage,
+                               s.extract_min_known)
+    assert found is not None
+    judge = assistant.judge_llm()
+    t0 = time.perf_counter()
+    generation.judge_quote(judge, question, found.quote, lang, keep_cache=judge is assistant.llm())
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -69,29 +84,36 @@ def main() -> None:
                          "pipeline_ttft_s": answer.timings["ttft_s"] + answer.timings["retrieval_s"],
                          "pipeline_total_s": total, "prompt_tokens": answer.timings["prompt_tokens"],
                          "completion_tokens": answer.timings["completion_tokens"], "messages": messages,
-                         "n_passages": len(hits)})
+                         "n_passages": len(hits), "judged": answer.quote_margin is not None,
+                         "pipeline_judge_s": answer.timings["judge_s"],
+                         "judge_input": (answer.question, [h.passage.text for h in hits], answer.lang)})
         for run in runs:
             if run["refused"] and not run["completion_tokens"]:
                 continue  # refused before generation: nothing for llama.cpp alone to compare with
             ttft, total, tokens = llama_alone(assistant, run.pop("messages"), run["n_passages"])
-            run.update(llama_ttft_s=ttft, llama_total_s=total, llama_tokens=tokens)
+            judge = judge_alone(assistant, *run["judge_input"]) if run["judged"] else 0.0
+            run.update(llama_ttft_s=ttft, llama_answer_s=total, llama_judge_s=judge, llama_total_s=total + judge,
+                       llama_tokens=tokens)
         timed = [r for r in runs if "llama_total_s" in r]
         med = {key: statistics.median(r[key] for r in timed) for key in
-               ("pipeline_ttft_s", "pipeline_total_s", "llama_ttft_s", "llama_total_s", "prompt_tokens",
-                "completion_tokens")}
+               ("pipeline_ttft_s", "pipeline_total_s", "llama_ttft_s", "llama_total_s", "llama_answer_s",
+                "prompt_tokens", "completion_tokens")}
         results[assistant.model_name] = {
-            "questions": len(timed), **{f"median_{k}": round(v, 3) for k, v in med.items()},
+            "questions": len(timed), "judged": sum(r["judged"] for r in timed),
+            **{f"median_{k}": round(v, 3) for k, v in med.items()},
             "ratio_total": round(med["pipeline_total_s"] / med["llama_total_s"], 3),
+            "ratio_total_vs_answer_prompt_only": round(med["pipeline_total_s"] / med["llama_answer_s"], 3),
             "ratio_ttft": round(med["pipeline_ttft_s"] / med["llama_ttft_s"], 3),
-            "runs": [{k: v for k, v in r.items() if k != "messages"} for r in runs],
+            "runs": [{k: v for k, v in r.items() if k not in ("messages", "judge_input")} for r in runs],
         }
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("| model | n | TTFT pipeline | TTFT llama.cpp | total pipeline | total llama.cpp | ratio total "
-          "| prompt tok | answer tok |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | n (judged) | TTFT pipeline | TTFT llama.cpp | total pipeline | total llama.cpp | ratio total "
+          "| ratio vs answer prompt only | prompt tok | answer tok |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['questions']} | {r['median_pipeline_ttft_s']:.2f} s | {r['median_llama_ttft_s']:.2f} s "
-              f"| {r['median_pipeline_total_s']:.2f} s | {r['median_llama_total_s']:.2f} s | {r['ratio_total']} "
+        print(f"| {name} | {r['questions']} ({r['judged']}) | {r['median_pipeline_ttft_s']:.2f} s "
+              f"| {r['median_llama_ttft_s']:.2f} s | {r['median_pipeline_total_s']:.2f} s "
+              f"| {r['median_llama_total_s']:.2f} s | {r['ratio_total']} | {r['ratio_total_vs_answer_prompt_only']} "
               f"| {r['median_prompt_tokens']:.0f} | {r['median_completion_tokens']:.0f} |")
     print(f"\nPeak RSS: {peak_mb:.0f} MB")
     if args.out:

@@ -146,6 +146,8 @@ def _answer(assistant: Any, question: str, history: list[tuple[str, str]], k: in
     t = answer.timings
     line = (f"{answer.model} · {t['total_s']:.1f} s (first token {t['ttft_s']:.1f} s) · "
             f"{t['prompt_tokens']} prompt + {t['completion_tokens']} answer tokens")
+    if t.get("judge_s"):
+        line += f" · quote check {t['judge_s']:.1f} s"
     click.secho(line, dim=True, err=True)
     if verbose:
         if answer.refused:

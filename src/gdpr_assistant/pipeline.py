@@ -253,12 +253,13 @@ class Assistant:
         lang = lang if lang in ("fr", "en") else safety.detect_language(question)
         warnings = safety.question_warnings(question, lang)
         timings: dict[str, float | int] = {"retrieval_s": 0.0, "ttft_s": 0.0, "total_s": 0.0,
-                                           "prompt_tokens": 0, "completion_tokens": 0}
+                                           "prompt_tokens": 0, "completion_tokens": 0, "judge_s": 0.0}
         stats = generation.GenerationStats()
 
         def finish(text: str, refused: bool, hits: list[Hit], reason: str, cites: list[Citation] | None = None,
                    dropped: list[str] | None = None, raw: str = "") -> Answer:
             timings["total_s"] = round(time.perf_counter() - t0, 3)
+            timings["judge_s"] = round(stats.judge_s, 3)
             return Answer(question=question, answer=text, refused=refused, lang=lang, citations=cites or [],
                           passages=hits, model=self.model_name, timings=timings, warnings=warnings,
                           dropped=dropped or [], raw=raw, refusal_reason=reason, refusal_margin=stats.refusal_margin,
@@ -414,9 +415,11 @@ class Assistant:
                                    s.extract_min_known)
         if found is None:
             return None
+        t0 = time.perf_counter()
         judge = self.judge_llm()
         stats.quote_margin = generation.judge_quote(judge, question, found.quote, lang,
                                                     keep_cache=judge is self.llm())
+        stats.judge_s = time.perf_counter() - t0
         return found if stats.quote_margin >= s.quote_judge_min else None
 
     # -- evidence ----------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ LEAD = {
 @dataclass
 class Extract:
     passage: int  # 0-based index of the passage quoted
-    quote: str  # exact text of the passage, whitespace collapsed
+    quote: str  # the passage's own words: whitespace collapsed, Markdown bold markers dropped
     coverage: float  # rarity-weighted share of the question's words it holds
 
 

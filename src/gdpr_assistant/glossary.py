@@ -382,9 +382,11 @@ EN_FR: dict[str, str] = {
     "examples": "exemples",
 }
 
-# French abbreviations and their spelled-out forms, both ways: a passage often uses only one of them. (Not
-# RGPD or IA: the whole corpus is about them, spelling them out only adds words that match everywhere.)
+# French abbreviations and their spelled-out forms, both ways: a passage often uses only one of them (not
+# RGPD or IA: the whole corpus is about them, spelling them out only adds words that match everywhere); and
+# question phrasings in the form the guidance writes them ("combien de temps" conserver: a "durée").
 FR_EQUIVALENTS: dict[str, str] = {
+    "combien de temps": "durée",
     "aipd": "analyse d'impact relative à la protection des données",
     "analyse d'impact": "AIPD",
     "dpo": "délégué à la protection des données",

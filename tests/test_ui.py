@@ -141,6 +141,19 @@ def test_answer_bubble_links_each_citation_and_shows_time_tokens_and_model() -> 
     assert "<mark>- Libre &lt;b&gt;</mark>" in panel and "<b>" not in panel
 
 
+def test_a_quote_with_collapsed_line_breaks_is_still_marked_in_its_passage() -> None:
+    # A quoted PDF sentence (extraction.py) has its line breaks collapsed and Markdown bold dropped.
+    from gdpr_assistant import ui
+
+    passage = "Intro.\n\nUn participant a **soulevé** qu'il pouvait être \n\ndifficile de vérifier.\nFin."
+    html_out = ui.marked_passage(passage, "Un participant a soulevé qu'il pouvait être difficile de vérifier.")
+    before, rest = html_out.split("<mark>")
+    marked, after = rest.split("</mark>")
+    assert "Intro." in before and marked.startswith("Un participant") and "soulevé" in marked
+    assert marked.endswith("difficile de vérifier.") and "Fin." in after
+    assert "<mark>" not in ui.marked_passage(passage, "Une phrase qui n'y est pas.")
+
+
 def test_refused_answer_is_labelled_and_shows_the_nearest_passages() -> None:
     from gdpr_assistant import ui
 

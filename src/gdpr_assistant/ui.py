@@ -242,12 +242,13 @@ def _show(text: str) -> str:
 
 
 def marked_passage(passage: str, quote: str) -> str:
-    """The passage as HTML with the quoted span in ``<mark>`` (the quote is a slice of it, maybe cut with …)."""
-    needle = quote.rstrip("…").strip()
-    at = passage.find(needle) if needle else -1
-    if at < 0:
+    """The passage as HTML with the quoted span in ``<mark>``. The quote is the passage's own words, maybe cut
+    with …, maybe with its line breaks collapsed and Markdown bold dropped (a quoted sentence of a PDF)."""
+    words = quote.strip().strip("…").split()
+    found = re.search(r"[\s*]+".join(re.escape(w) for w in words), passage) if words else None
+    if found is None:
         return _show(passage.strip())
-    end = at + len(needle)
+    at, end = found.span()
     return _show(passage[:at].lstrip()) + "<mark>" + _show(passage[at:end]) + "</mark>" + _show(passage[end:].rstrip())
 
 

@@ -376,7 +376,6 @@ class Assistant:
                                                    lang)
             if coverage < s.min_question_coverage:
                 reason = f"the answer and its quotes do not address the question ({coverage:.2f})"
-        titles = self.titles()  # reads the manifest and catalogue: once per answer, not once per citation
         if reason:
             found = self.quote_instead(question, [p.text for p in passages], lang, stats)
             if found is None:
@@ -387,11 +386,12 @@ class Assistant:
             text = extraction.render(found, lang)
             yield ("\n\n" if kept_text else "") + text
             answer = finish(text, False, hits, reason, [Citation(
-                n=1, doc=p.doc, title=titles.get(p.doc, p.doc), location=p.location, quote=found.quote, text=p.text,
-                passage_id=p.id)], dropped, raw)
+                n=1, doc=p.doc, title=self.titles().get(p.doc, p.doc), location=p.location, quote=found.quote,
+                text=p.text, passage_id=p.id)], dropped, raw)
             answer.kind = "extract"
             yield answer
             return
+        titles = self.titles()  # reads the manifest and catalogue: once per answer, not once per citation
         cites = [Citation(n=n, doc=passages[src].doc, title=titles.get(passages[src].doc, passages[src].doc),
                           location=passages[src].location, quote=spans[src], text=passages[src].text,
                           passage_id=passages[src].id)

@@ -28,8 +28,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import gdpr_assistant  # noqa: F401  (offline switches first)
 from gdpr_assistant import citations, extraction, generation
 from gdpr_assistant.evaluation import keypoint_covered, load_items
@@ -48,19 +46,10 @@ def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> 
                 "reason": row["refusal_reason"], "coverage": None}
     s = assistant.settings
     retriever = assistant.retriever()
-    by_text = {(p.doc, p.text): p.id for p in retriever.passages}
     passages = row["answer_passages"]
-    vectors = np.asarray(retriever.stored_embeddings([by_text[(p["doc"], p["text"])] for p in passages]),
-                         dtype=np.float32)
-    cache: dict[str, np.ndarray] = {}
-
-    def dense(sentence: str, i: int) -> float:
-        if sentence not in cache:
-            cache[sentence] = assistant.embedder.embed_query(sentence)
-        return float(vectors[i] @ cache[sentence])
-
     texts = [p["text"] for p in passages]
-    v = citations.verify(row["draft"], texts, s.support_threshold, dense, s.dense_floor, s.dense_ceiling,
+    v = citations.verify(row["draft"], texts, s.support_threshold, assistant.claim_similarity(texts),
+                         s.claim_dense_floor, s.claim_dense_ceiling,
                          idf=retriever.idf, question=row["question"], answer_lang=row["lang"],
                          passage_langs=[detect_language(t) for t in texts])
     reason = citations.refusal_reason(row["draft"], supported=len(v.sources)) or ""

@@ -191,3 +191,12 @@ def test_a_claim_that_drops_the_passage_negation_is_unsupported() -> None:
               "de personnes debout est déduit grâce au nombre de places assises ;")
     assert not citations.drops_a_negation("Le nombre de personnes debout est déduit grâce au nombre de places "
                                           "assises.", option)
+
+
+def test_the_quote_of_a_list_answer_is_the_list_not_its_heading() -> None:
+    passage = ("## Le consentement\nLe consentement doit être :\n- libre ;\n- spécifique ;\n- éclairé ;\n"
+               "- univoque.\nIl peut être retiré.")
+    quote = citations.best_quote(["Le consentement doit être libre, spécifique, éclairé et univoque [1]."], passage)
+    assert quote == "Le consentement doit être : - libre ; - spécifique ; - éclairé ; - univoque."
+    # One item answered: its line alone, not the run around it.
+    assert citations.best_quote(["Il peut être retiré [1]."], passage) == "Il peut être retiré."

@@ -205,15 +205,30 @@ def is_connective(text: str, cited: bool = False) -> bool:
     return not numbers(text) and len(set(tokenize(text))) < (1 if cited else 2)
 
 
-def best_quote(claims: Sequence[str], passage: str, max_chars: int = 400) -> str:
-    """The line (or sentence) of the passage that shares most words with the claims: shown as the quote."""
-    units = [u for u in _LINES.split(passage) if u.strip()]
+def best_quote(claims: Sequence[str], passage: str, max_chars: int = 400, max_lines: int = 6) -> str:
+    """The run of consecutive lines (or sentences) of the passage that holds most of the claims' words,
+    shortest first on ties: shown as the quote. A run, not one line, because an answer that lists items
+    ("libre, spécifique, éclairé, univoque") takes them from a list of lines, and its best single line is
+    often the list's heading."""
+    units = [" ".join(u.split()) for u in _LINES.split(passage) if u.strip()]
     if not units:
         return passage[:max_chars]
     terms = set().union(*(set(tokenize(c)) for c in claims)) if claims else set()
-    scored = [(len(terms & set(tokenize(u))), -i, u.strip()) for i, u in enumerate(units)]
-    best = max(scored)[2]
-    return best if len(best) <= max_chars else best[:max_chars].rsplit(" ", 1)[0] + "…"
+    words = [terms & set(tokenize(u)) for u in units]
+    best: tuple[int, int, int, int] = (-1, 0, 0, 0)  # covered, -lines, -start, end
+    for i in range(len(units)):
+        covered: set[str] = set()
+        size = 0
+        for j in range(i, min(len(units), i + max_lines)):
+            size += len(units[j]) + (j > i)
+            if j > i and size > max_chars:
+                break
+            covered |= words[j]
+            if words[j] or j == i:  # a run ends on a line that adds to it
+                best = max(best, (len(covered), -(j - i), -i, j + 1))
+    _, _, start, end = best
+    quote = " ".join(units[-start:end])
+    return quote if len(quote) <= max_chars else quote[:max_chars].rsplit(" ", 1)[0] + "…"
 
 
 def verify(answer: str, passages: Sequence[str], threshold: float, dense: DenseFn | None = None,

@@ -92,8 +92,8 @@ class Settings(BaseSettings):
     # The model's refusal branch must beat its best answer start by this many nats (log-odds) at the first
     # token; below that the model answers and the citation check decides what is shown.
     refusal_bias: float = 1.5
-    # A claim stands when this share of its content words is in the cited passage, or when its dense
-    # similarity to the passage, scaled between floor (0) and ceiling (1), reaches it.
+    # A claim stands when this share of its content words is in the cited passage, or (across languages)
+    # when its scaled dense similarity (claim_dense_floor/ceiling below) reaches it.
     support_threshold: float = 0.5
     # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
     # question's words: its sentences are faithful to the passages but about something else.
@@ -109,8 +109,15 @@ class Settings(BaseSettings):
     # ... and only when the corpus uses at least this (rarity-weighted) share of the question's words at all:
     # off-topic requests sit near 0, questions on the guidance (English ones included) above 0.3.
     extract_min_known: float = 0.2
+    # Retrieval evidence: the best passage's dense similarity, scaled between floor (0) and ceiling (1).
     dense_floor: float = 0.78
     dense_ceiling: float = 0.86
+    # A claim in another language than its passage stands on its dense similarity to the passage's closest
+    # sentence, scaled between floor (0) and ceiling (1) like support_threshold's word share. Midpoint 0.86:
+    # on 57 hand-translated corpus sentences it keeps more translations than the former whole-passage check
+    # and lets through fewer near misses and wrong passages (bench/results/crosslingual.md).
+    claim_dense_floor: float = 0.83
+    claim_dense_ceiling: float = 0.89
 
     # Input limits
     max_question_chars: int = 2000

@@ -133,3 +133,28 @@ def test_query_and_passage_calls_set_their_own_thread_counts(e5: Embedder) -> No
     b = E5Embedder(threads=2, query_threads=2).embed_query(text)
     assert omp.omp_get_max_threads() == 2
     assert np.allclose(a, b, atol=1e-4)  # the thread count changes the speed, not the vector
+
+
+# -- cross-lingual claim support ----------------------------------------------------------------------------------
+def test_an_english_claim_stands_on_the_french_sentence_it_translates(built: Built, e5: Embedder) -> None:
+    """The similarity read for an English claim is that of the passage's closest sentence: high for the
+    sentence it translates, not reached by the same claim set against a passage that does not make it."""
+    from gdpr_assistant import citations
+    from gdpr_assistant.pipeline import Assistant
+
+    assistant = Assistant(built.settings)
+    assistant._embedder = e5
+    s = assistant.settings
+    passages = [p.text for p in assistant.retriever().passages]
+    own = next(p for p in passages if "Une équipe dédiée (DPO / datascientist" in p)
+    other = next(p for p in passages if "Ekonom" in p and "datascientist" not in p and len(p) > 600)
+    # "DPO" is its anchor: a word the passage shares with it (see citations.support).
+    claim = ("The project has a dedicated team: the DPO, a data scientist, IT and a data and foresight officer "
+             "of the Water Cycle Department [1].")
+    sim = assistant.claim_similarity([own, other])
+    midpoint = s.claim_dense_floor + s.support_threshold * (s.claim_dense_ceiling - s.claim_dense_floor)
+    assert sim(claim, 0) >= midpoint > sim(claim, 1)
+    kept = citations.verify(claim, [own, other], s.support_threshold, sim, s.claim_dense_floor,
+                            s.claim_dense_ceiling, idf=assistant.retriever().idf, answer_lang="en",
+                            passage_langs=["fr", "fr"])
+    assert kept.sources == [0]

@@ -7,14 +7,15 @@ to the lines that matter for the question.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gdpr_assistant.chunking import Passage
-from gdpr_assistant.citations import NOT_COVERED
+from gdpr_assistant.citations import NOT_COVERED, rarity_weights
 from gdpr_assistant.lexical import tokenize
 
 INSTRUCTIONS = {
@@ -57,22 +58,25 @@ cite ::= " [" [1-{k}] "]"
 """
 
 
-def trim_passage(text: str, query: str, max_chars: int) -> str:
-    """The window of consecutive lines that shares most words with the query, within ``max_chars``."""
+def trim_passage(text: str, query: str, max_chars: int, idf: Mapping[str, float] | None = None) -> str:
+    """The window of consecutive lines, within ``max_chars``, that holds most of the query's words, each
+    counted once and weighted by its rarity (``idf``). Counting every occurrence favoured windows that repeat
+    the question's common words ("données", "CNIL") over the one line with its distinctive ones."""
     if len(text) <= max_chars:
         return text
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    q = set(tokenize(query))
-    scores = [len(q & set(tokenize(ln))) for ln in lines]
-    best: tuple[int, int, int] = (-1, 0, 0)
+    weights = rarity_weights(set(tokenize(query)), idf)
+    words = [set(tokenize(ln)) & weights.keys() for ln in lines]
+    best: tuple[float, int, int] = (-1.0, 0, 0)
     for i in range(len(lines)):
-        size, score, j = 0, 0, i
+        size, held, j = 0, set[str](), i
         while j < len(lines) and size + len(lines[j]) + 1 <= max_chars:
             size += len(lines[j]) + 1
-            score += scores[j]
+            held |= words[j]
             j += 1
         if j == i:  # a single line longer than the budget
-            j, score = i + 1, scores[i]
+            j, held = i + 1, words[i]
+        score = math.fsum(sorted(weights[t] for t in held))  # sorted: ties must not depend on set order
         if score > best[0]:
             best = (score, i, j)
     _, i, j = best
@@ -82,14 +86,15 @@ def trim_passage(text: str, query: str, max_chars: int) -> str:
 
 def build_messages(question: str, passages: Sequence[Passage], titles: dict[str, str], lang: str,
                    max_passage_chars: int, history: Sequence[tuple[str, str]] = (), focus: str = "",
-                   ) -> list[dict[str, str]]:
-    """``focus``: the text passages are trimmed towards (the question plus its French glossary terms)."""
+                   idf: Mapping[str, float] | None = None) -> list[dict[str, str]]:
+    """``focus``: the text passages are trimmed towards (the question plus its French glossary terms), its
+    words weighted by their rarity in ``idf``."""
     label_excerpts, label_q, label_a = _LABELS[lang]
     blocks = []
     for n, p in enumerate(passages, start=1):
         # A short label only: small models copy long headers into their answers.
         head = f"[{n}] ({titles.get(p.doc, p.doc)[:48].rstrip()})"
-        blocks.append(f"{head}\n{trim_passage(p.text, focus or question, max_passage_chars)}")
+        blocks.append(f"{head}\n{trim_passage(p.text, focus or question, max_passage_chars, idf)}")
     context = ""
     if history:
         prev = "\n".join(f"- {q}" for q, _ in history[-2:])

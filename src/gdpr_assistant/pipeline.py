@@ -401,9 +401,10 @@ class Assistant:
     def prompt_messages(self, question: str, query: str, hits: Sequence[Hit], lang: str,
                         history: Sequence[tuple[str, str]] = ()) -> list[dict[str, str]]:
         """The chat messages sent to the model (public so the benchmark can replay the exact prompt)."""
+        retriever = self.retriever()
         return generation.build_messages(question, [h.passage for h in hits], self.titles(), lang,
                                          self.settings.max_passage_chars, history,
-                                         focus=self.retriever().expand(query))
+                                         focus=retriever.expand(query), idf=retriever.idf)
 
     def quote_instead(self, question: str, passages: Sequence[str], lang: str,
                       stats: generation.GenerationStats) -> extraction.Extract | None:

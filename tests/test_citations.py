@@ -200,3 +200,20 @@ def test_the_quote_of_a_list_answer_is_the_list_not_its_heading() -> None:
     assert quote == "Le consentement doit être : - libre ; - spécifique ; - éclairé ; - univoque."
     # One item answered: its line alone, not the run around it.
     assert citations.best_quote(["Il peut être retiré [1]."], passage) == "Il peut être retiré."
+
+
+def test_a_claim_that_takes_the_questions_premise_for_a_fact_is_unsupported() -> None:
+    themes = ("• les approches visant à prendre en compte la protection des données par défaut et dès la conception ;\n"
+              "• les critères à prendre en compte si l’intérêt légitime est la base légale du traitement.")
+    question = "Pourquoi la CNIL interdit-elle tout usage de l'intérêt légitime pour l'IA ?"
+    premise = ("La CNIL interdit tout usage de l'intérêt légitime pour l'IA car il ne respecte pas la protection des "
+               "données par défaut et dès la conception [1].")
+    assert verify(premise, [themes], threshold=0.5, question=question).answer == ""
+    # The same restriction stated by the passage, a line away from the clause the claim draws on, stands.
+    rule = ("En revanche, ces plateformes ne doivent jamais être utilisées pour générer du code\n"
+            "destiné aux applications les plus sensibles, notamment celles liées à la gestion des droits d’accès "
+            "ou à la cryptographie.")
+    kept = verify("L'Inserm interdit de faire générer le code des applications liées à la gestion des droits "
+                  "d'accès ou à la cryptographie [1].", [rule], threshold=0.5,
+                  question="Pour quels développements l'Inserm interdit-il de faire écrire le code par une IA ?")
+    assert kept.claims[0].kept

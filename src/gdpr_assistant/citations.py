@@ -199,6 +199,25 @@ def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None =
     return bool(_NEGATION.search(closest))
 
 
+def echoes_a_restriction(claim: str, passage: str, question: str, idf: Mapping[str, float] | None = None) -> bool:
+    """The claim repeats a negating or restricting word of the question ("Pourquoi la CNIL interdit-elle…")
+    and the passage does not restrict anything near the clause closest to the claim: the claim takes the
+    question's premise for a fact. Words the claim shares with the question do not count as support (see
+    lexical_support), so a premise is checked here. The clauses either side count too: a restriction is
+    often a line away from what it restricts ("ne doivent jamais être utilisées pour générer du code /
+    destiné aux applications … liées à la cryptographie")."""
+    echoed = {m.lower() for m in _NEGATION.findall(claim)} & {m.lower() for m in _NEGATION.findall(question)}
+    if not echoed:
+        return False
+    weights = rarity_weights(set(tokenize(claim)) - set(tokenize(question)), idf) \
+        or rarity_weights(set(tokenize(claim)), idf)
+    units = [u for u in _UNIT.split(passage) if u.strip()]
+    if not units or not weights:
+        return False
+    i = max(range(len(units)), key=lambda k: sum(weights.get(t, 0.0) for t in set(tokenize(units[k]))))
+    return not any(_NEGATION.search(u) for u in units[max(0, i - 1):i + 2])
+
+
 def is_connective(text: str, cited: bool = False) -> bool:
     """'Oui.', 'En résumé :': too little content to need (or be checked by) a citation. A short cited item
     ("- Libre [2]") is still checked."""
@@ -253,7 +272,9 @@ def verify(answer: str, passages: Sequence[str], threshold: float, dense: DenseF
             d = dense(claim.text, i) if dense and cross[i] else None
             claim.support[i] = support(claim.text, text, d, dense_floor, dense_ceiling, idf, question, cross[i])
         for i in claim.support:  # across languages the closest sentence cannot be found by shared words
-            if claim.support[i] >= threshold and not cross[i] and drops_a_negation(claim.text, passages[i], idf):
+            if claim.support[i] >= threshold and not cross[i] and (
+                    drops_a_negation(claim.text, passages[i], idf)
+                    or echoes_a_restriction(claim.text, passages[i], question, idf)):
                 claim.support[i] = 0.0
         cited_ok = [n - 1 for n in claim.cited if 1 <= n <= len(passages) and claim.support[n - 1] >= threshold]
         if cited_ok:

@@ -217,3 +217,11 @@ def test_a_claim_that_takes_the_questions_premise_for_a_fact_is_unsupported() ->
                   "d'accès ou à la cryptographie [1].", [rule], threshold=0.5,
                   question="Pour quels développements l'Inserm interdit-il de faire écrire le code par une IA ?")
     assert kept.claims[0].kept
+
+
+def test_a_question_in_the_answer_is_not_a_claim() -> None:
+    # Small models copy a slide's headings, questions included: "Licéité du traitement ?" asserts nothing,
+    # though every word of it is in the passage.
+    slide = "## Collecte de datasets en ligne\nQualification juridique ?\nLicéité du traitement ?\nMinimisation ?"
+    v = verify("Collecte de datasets en ligne [1]? Licéité du traitement [1]?", [slide], threshold=0.5)
+    assert v.answer == "" and {c.reason for c in v.claims} == {"a question, not a statement"}

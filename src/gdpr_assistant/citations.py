@@ -265,6 +265,9 @@ def verify(answer: str, passages: Sequence[str], threshold: float, dense: DenseF
         if is_meta(claim.text):
             claim.reason = "talks about the excerpts, not the subject"
             continue
+        if claim.text.endswith("?"):  # a heading or the question copied back: it asserts nothing
+            claim.reason = "a question, not a statement"
+            continue
         if is_connective(claim.text, cited=bool(claim.cited)):
             claim.kept, claim.reason = True, "connective"
             continue

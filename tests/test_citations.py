@@ -209,10 +209,11 @@ def test_a_claim_that_takes_the_questions_premise_for_a_fact_is_unsupported() ->
     premise = ("La CNIL interdit tout usage de l'intérêt légitime pour l'IA car il ne respecte pas la protection des "
                "données par défaut et dès la conception [1].")
     assert verify(premise, [themes], threshold=0.5, question=question).answer == ""
-    # The same restriction stated by the passage, a line away from the clause the claim draws on, stands.
+    # The same restriction stated by the passage stands, though PDF line breaks put it two lines away from the
+    # words the claim draws on.
     rule = ("En revanche, ces plateformes ne doivent jamais être utilisées pour générer du code\n"
-            "destiné aux applications les plus sensibles, notamment celles liées à la gestion des droits d’accès "
-            "ou à la cryptographie.")
+            "destiné aux applications les plus sensibles notamment celles liées à la\n"
+            "gestion des droits d’accès, à la cryptographie ou au traitement de données\nsensibles.")
     kept = verify("L'Inserm interdit de faire générer le code des applications liées à la gestion des droits "
                   "d'accès ou à la cryptographie [1].", [rule], threshold=0.5,
                   question="Pour quels développements l'Inserm interdit-il de faire écrire le code par une IA ?")

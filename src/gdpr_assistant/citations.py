@@ -186,6 +186,21 @@ _NEGATION = re.compile(r"\b(?:impossibles?|interdi\w*|pas|jamais|aucune?s?|sans|
 _UNIT = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-ZÀ-Ý«\"(\-•*])|\s+[:;]\s+|;\s*")
 
 
+# Sentences, clauses closed by ";" and list items of a passage. PDF text breaks lines inside sentences, so
+# single line breaks are not boundaries; bullets and blank lines before a capital are.
+_SENTENCES = re.compile(r"(?<=[.;!?])\s+|\s*[•➢▪◦●]\s*|\n\s*[-–*]\s+|\n{2,}(?=[A-ZÀ-Ý«*])")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences (clauses, list items) of a passage, in order, whitespace collapsed, list markers removed."""
+    out = []
+    for raw in _SENTENCES.split(text):
+        unit = " ".join(raw.split()).strip(" -–*")
+        if unit:
+            out.append(unit)
+    return out
+
+
 def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None = None) -> bool:
     """The passage clause closest to the claim (most rarity-weighted shared words) negates or restricts, and
     the claim does not."""
@@ -204,14 +219,14 @@ def echoes_a_restriction(claim: str, passage: str, question: str, idf: Mapping[s
     and the passage does not restrict anything near the clause closest to the claim: the claim takes the
     question's premise for a fact. Words the claim shares with the question do not count as support (see
     lexical_support), so a premise is checked here. The clauses either side count too: a restriction is
-    often a line away from what it restricts ("ne doivent jamais être utilisées pour générer du code /
-    destiné aux applications … liées à la cryptographie")."""
+    often a clause away from what it restricts, and PDF line breaks are not clause ends ("ne doivent jamais
+    être utilisées pour générer du code / destiné aux applications … liées à la cryptographie")."""
     echoed = {m.lower() for m in _NEGATION.findall(claim)} & {m.lower() for m in _NEGATION.findall(question)}
     if not echoed:
         return False
     weights = rarity_weights(set(tokenize(claim)) - set(tokenize(question)), idf) \
         or rarity_weights(set(tokenize(claim)), idf)
-    units = [u for u in _UNIT.split(passage) if u.strip()]
+    units = sentences(passage)
     if not units or not weights:
         return False
     i = max(range(len(units)), key=lambda k: sum(weights.get(t, 0.0) for t in set(tokenize(units[k]))))

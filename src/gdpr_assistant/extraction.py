@@ -16,12 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gdpr_assistant.citations import question_coverage, rarity_weights
+from gdpr_assistant.citations import sentences as units
 from gdpr_assistant.glossary import expansion
 from gdpr_assistant.lexical import tokenize
 
-# Sentences, clauses closed by ";" and list items of a passage. PDF text breaks lines inside sentences, so
-# single line breaks are not boundaries; bullets and blank lines before a capital are.
-_UNITS = re.compile(r"(?<=[.;!?])\s+|\s*[•➢▪◦●]\s*|\n\s*[-–*]\s+|\n{2,}(?=[A-ZÀ-Ý«*])")
 _BOLD = re.compile(r"\*\*")
 _MIN_WORDS = 4  # "Les participants ont suggéré :" alone says nothing
 
@@ -38,16 +36,6 @@ class Extract:
     passage: int  # 0-based index of the passage quoted
     quote: str  # the passage's own words: whitespace collapsed, Markdown bold markers dropped
     coverage: float  # rarity-weighted share of the question's words it holds
-
-
-def units(text: str) -> list[str]:
-    """Candidate quotes of a passage, in order, whitespace collapsed and list markers removed."""
-    out = []
-    for raw in _UNITS.split(text):
-        unit = " ".join(raw.split()).strip(" -–*")
-        if unit:
-            out.append(unit)
-    return out
 
 
 def _quotable(unit: str) -> bool:

@@ -457,7 +457,7 @@ class Assistant:
 
         def sim(claim: str, i: int) -> float:
             if i not in sentences:
-                units = extraction.units(passages[i]) or [passages[i]]
+                units = citations.sentences(passages[i]) or [passages[i]]
                 sentences[i] = np.asarray(self.embedder.embed_passages(units), dtype=np.float32)
             if claim not in claims:
                 claims[claim] = self.embedder.embed_query(claim)

@@ -226,3 +226,15 @@ def test_a_question_in_the_answer_is_not_a_claim() -> None:
     slide = "## Collecte de datasets en ligne\nQualification juridique ?\nLicéité du traitement ?\nMinimisation ?"
     v = verify("Collecte de datasets en ligne [1]? Licéité du traitement [1]?", [slide], threshold=0.5)
     assert v.answer == "" and {c.reason for c in v.claims} == {"a question, not a statement"}
+
+
+def test_a_numbered_list_of_the_passage_items_is_a_claim_it_supports() -> None:
+    # The item numbers are not figures the passage must hold, and "la question de la finalité" is a subject,
+    # not talk about the question asked.
+    passage = ("Les thèmes de l'appel à contributions :\n• la question de la finalité (objectif) ;\n"
+               "• les méthodes de sélection, de nettoyage et de minimisation des données.")
+    v = verify("1. La question de la finalité (objectif)\n2. Les méthodes de sélection et de nettoyage des données [1]",
+               [passage], threshold=0.5, question="Sur quels thèmes la CNIL a-t-elle sollicité les acteurs ?")
+    assert v.claims[0].kept and v.sources == [0]
+    assert citations.numbers("1. Les méthodes\n2) Les 9 participants en 2023") == {"9", "2023"}
+    assert citations.is_meta("La question ne porte pas sur ce point.")

@@ -66,8 +66,12 @@ def split_claims(answer: str) -> list[Claim]:
     return claims
 
 
+# "1. La question de la finalité": the number of a list item, not a figure the passage must hold.
+_ENUMERATOR = re.compile(r"^\s*\d{1,2}[.)]\s+", re.MULTILINE)
+
+
 def numbers(text: str) -> set[str]:
-    return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(text)}
+    return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(_ENUMERATOR.sub("", text))}
 
 
 def rarity_weights(terms: set[str], idf: Mapping[str, float] | None) -> dict[str, float]:
@@ -169,8 +173,9 @@ def is_restatement(text: str, question: str) -> bool:
 
 # Sentences about the excerpts or the question rather than the subject ("The excerpt does not deal with…",
 # "Non_couvert"): a refusal in other words, never a claim to show.
-_META = re.compile(r"\b(excerpts?|extraits?|the question|la question|non[_ ]?couvert)\b|^\s*question\s*:",
-                   re.IGNORECASE)
+# "La question de la finalité" is a subject, not the question asked.
+_META = re.compile(r"\b(excerpts?|extraits?|the question(?!\s+of\b)|la question(?!\s+(?:de|du|des)\b|\s*d['’])|"
+                   r"non[_ ]?couvert)\b|^\s*question\s*:", re.IGNORECASE)
 
 
 def is_meta(text: str) -> bool:

@@ -249,7 +249,7 @@ def best_quote(claims: Sequence[str], passage: str, max_chars: int = 400, max_li
     shortest first on ties: shown as the quote. A run, not one line, because an answer that lists items
     ("libre, spécifique, éclairé, univoque") takes them from a list of lines, and its best single line is
     often the list's heading."""
-    units = [" ".join(u.split()) for u in _LINES.split(passage) if u.strip()]
+    units = [u.strip() for u in _LINES.split(passage) if u.strip()]  # one line stays an exact span
     if not units:
         return passage[:max_chars]
     terms = set().union(*(set(tokenize(c)) for c in claims)) if claims else set()

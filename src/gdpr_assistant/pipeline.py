@@ -452,16 +452,16 @@ class Assistant:
         the next passage retrieval finds (0.81); at sentence level that one scores 0.82, so translations and
         wrong passages part (bench/results/crosslingual.md). Each passage's sentences are embedded once per
         answer (~0.7 s for five passages, English answers only)."""
-        sentences: dict[int, np.ndarray] = {}
+        embedded: dict[int, np.ndarray] = {}
         claims: dict[str, np.ndarray] = {}
 
         def sim(claim: str, i: int) -> float:
-            if i not in sentences:
+            if i not in embedded:
                 units = citations.sentences(passages[i]) or [passages[i]]
-                sentences[i] = np.asarray(self.embedder.embed_passages(units), dtype=np.float32)
+                embedded[i] = np.asarray(self.embedder.embed_passages(units), dtype=np.float32)
             if claim not in claims:
                 claims[claim] = self.embedder.embed_query(claim)
-            return float((sentences[i] @ claims[claim]).max())
+            return float((embedded[i] @ claims[claim]).max())
 
         return sim
 

@@ -654,7 +654,7 @@ class _Citer:
             s = self.assistant.settings
             for hit in self.retriever.search(src.needle, s.answer_k):
                 if lexical_support(src.needle, hit.passage.text) >= s.support_threshold:
-                    got = (hit.passage, best_quote([src.needle], hit.passage.text))
+                    got = (hit.passage, best_quote([src.needle], hit.passage.text, max_lines=1))
                     break
         self._cache[key] = got
         return got

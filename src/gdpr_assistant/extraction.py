@@ -56,16 +56,13 @@ def known_share(question: str, idf: Mapping[str, float] | None, lang: str) -> fl
     return sum(w for t, w in weights.items() if t in idf) / total if total else 0.0
 
 
-def candidates(question: str, passages: Sequence[str], idf: Mapping[str, float] | None, lang: str,
-               min_coverage: float, min_known: float = 0.0, max_chars: int = 420) -> list[Extract]:
-    """The passage sentences that cover at least ``min_coverage`` of the question, best first, if the corpus
-    knows at least ``min_known`` of the question's words (:func:`known_share`).
-
-    A sentence that ends on a colon introduces a list ("… 9 participants parmi lesquels :"), so the items
-    after it are quoted with it, up to ``max_chars``. Ties go to the better-ranked passage."""
+def _scored(question: str, passages: Sequence[str], idf: Mapping[str, float] | None, lang: str,
+            min_coverage: float, min_known: float) -> list[tuple[float, int, int, list[str]]]:
+    """(coverage, passage, sentence, the passage's sentences) of every quotable sentence above the floor,
+    best first; ties go to the better-ranked passage."""
     if known_share(question, idf, lang) < min_known:
         return []
-    scored: list[tuple[float, int, int, list[str]]] = []
+    scored = []
     for p, text in enumerate(passages):
         found = units(text)
         for u, unit in enumerate(found):
@@ -73,18 +70,31 @@ def candidates(question: str, passages: Sequence[str], idf: Mapping[str, float] 
                 score = question_coverage(question, [unit], idf, lang)
                 if score >= min_coverage:
                     scored.append((score, p, u, found))
-    scored.sort(key=lambda c: (-c[0], c[1], c[2]))
+    return sorted(scored, key=lambda c: (-c[0], c[1], c[2]))
+
+
+def _quote(found: list[str], u: int, max_chars: int) -> str:
+    """Sentence ``u``; one that ends on a colon introduces a list ("… 9 participants parmi lesquels :"), so
+    the items after it are quoted with it, up to ``max_chars``."""
+    quote = found[u]
+    if quote.endswith(":"):
+        for follower in found[u + 1:]:
+            if len(quote) + len(follower) + 1 > max_chars:
+                break
+            quote = f"{quote} {follower}"
+    quote = _BOLD.sub("", quote)
+    if len(quote) > max_chars:
+        quote = quote[:max_chars].rsplit(" ", 1)[0] + "…"
+    return quote
+
+
+def candidates(question: str, passages: Sequence[str], idf: Mapping[str, float] | None, lang: str,
+               min_coverage: float, min_known: float = 0.0, max_chars: int = 420) -> list[Extract]:
+    """The passage sentences that cover at least ``min_coverage`` of the question, best first, if the corpus
+    knows at least ``min_known`` of the question's words (:func:`known_share`)."""
     out: list[Extract] = []
-    for score, p, u, found in scored:
-        quote = found[u]
-        if quote.endswith(":"):
-            for follower in found[u + 1:]:
-                if len(quote) + len(follower) + 1 > max_chars:
-                    break
-                quote = f"{quote} {follower}"
-        quote = _BOLD.sub("", quote)
-        if len(quote) > max_chars:
-            quote = quote[:max_chars].rsplit(" ", 1)[0] + "…"
+    for score, p, u, found in _scored(question, passages, idf, lang, min_coverage, min_known):
+        quote = _quote(found, u, max_chars)
         if all(quote != c.quote for c in out):
             out.append(Extract(passage=p, quote=quote, coverage=score))
     return out
@@ -92,9 +102,12 @@ def candidates(question: str, passages: Sequence[str], idf: Mapping[str, float] 
 
 def extract(question: str, passages: Sequence[str], idf: Mapping[str, float] | None, lang: str,
             min_coverage: float, min_known: float = 0.0, max_chars: int = 420) -> Extract | None:
-    """The passage sentence that covers the question best (:func:`candidates`), or None."""
-    found = candidates(question, passages, idf, lang, min_coverage, min_known, max_chars)
-    return found[0] if found else None
+    """The passage sentence that covers the question best (see :func:`candidates`), or None."""
+    scored = _scored(question, passages, idf, lang, min_coverage, min_known)
+    if not scored:
+        return None
+    score, p, u, found = scored[0]
+    return Extract(passage=p, quote=_quote(found, u, max_chars), coverage=score)
 
 
 def render(extract: Extract, lang: str) -> str:

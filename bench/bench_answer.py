@@ -39,15 +39,25 @@ def llama_alone(assistant: Assistant, messages: list[dict[str, str]], n_passages
     return stats.ttft_s, stats.total_s, stats.completion_tokens
 
 
-def judge_alone(assistant: Assistant, question: str, passages: list[str], lang: str) -> float:
-    """The pipeline's quote judgement, replayed: same candidate sentence, same judge, same cache handling."""
+def judge_alone(assistant: Assistant, question: str, passages: list[str], lang: str, sentence: bool,
+                excerpt: bool) -> float:
+    """The pipeline's quote judgements, replayed: same sentence and excerpt, same judge, same cache handling."""
     s = assistant.settings
-    found = extraction.extract(question, passages, assistant.retriever().idf, lang, s.min_question_coverage,
-                               s.extract_min_known)
-    assert found is not None
+    idf = assistant.retriever().idf
+    quotes = []
+    if sentence:
+        found = extraction.extract(question, passages, idf, lang, s.min_question_coverage, s.extract_min_known)
+        assert found is not None
+        quotes.append(found.quote)
+    if excerpt:
+        wider = extraction.excerpt(question, passages, idf, lang, s.min_question_coverage, s.extract_min_known,
+                                   s.excerpt_max_chars, assistant.retriever().expand(question))
+        assert wider is not None
+        quotes.append(wider.quote)
     judge = assistant.judge_llm()
     t0 = time.perf_counter()
-    generation.judge_quote(judge, question, found.quote, lang, keep_cache=judge is assistant.llm())
+    for quote in quotes:
+        generation.judge_quote(judge, question, quote, lang, keep_cache=judge is assistant.llm())
     return time.perf_counter() - t0
 
 
@@ -84,14 +94,15 @@ def main() -> None:
                          "pipeline_ttft_s": answer.timings["ttft_s"] + answer.timings["retrieval_s"],
                          "pipeline_total_s": total, "prompt_tokens": answer.timings["prompt_tokens"],
                          "completion_tokens": answer.timings["completion_tokens"], "messages": messages,
-                         "n_passages": len(hits), "judged": answer.quote_margin is not None,
+                         "n_passages": len(hits),
+                         "judged": (answer.quote_margin is not None, answer.excerpt_margin is not None),
                          "pipeline_judge_s": answer.timings["judge_s"],
                          "judge_input": (answer.question, [h.passage.text for h in hits], answer.lang)})
         for run in runs:
             if run["refused"] and not run["completion_tokens"]:
                 continue  # refused before generation: nothing for llama.cpp alone to compare with
             ttft, total, tokens = llama_alone(assistant, run.pop("messages"), run["n_passages"])
-            judge = judge_alone(assistant, *run["judge_input"]) if run["judged"] else 0.0
+            judge = judge_alone(assistant, *run["judge_input"], *run["judged"]) if any(run["judged"]) else 0.0
             run.update(llama_ttft_s=ttft, llama_answer_s=total, llama_judge_s=judge, llama_total_s=total + judge,
                        llama_tokens=tokens)
         timed = [r for r in runs if "llama_total_s" in r]
@@ -99,7 +110,7 @@ def main() -> None:
                ("pipeline_ttft_s", "pipeline_total_s", "llama_ttft_s", "llama_total_s", "llama_answer_s",
                 "prompt_tokens", "completion_tokens")}
         results[assistant.model_name] = {
-            "questions": len(timed), "judged": sum(r["judged"] for r in timed),
+            "questions": len(timed), "judged": sum(any(r["judged"]) for r in timed),
             **{f"median_{k}": round(v, 3) for k, v in med.items()},
             "ratio_total": round(med["pipeline_total_s"] / med["llama_total_s"], 3),
             "ratio_total_vs_answer_prompt_only": round(med["pipeline_total_s"] / med["llama_answer_s"], 3),

@@ -8,9 +8,10 @@ drafts are checked again here with the current citation checker (so the table fo
 ``citations.py`` without generating again) and the current question-coverage floor.
 
 When a draft fails, the pipeline quotes the best-covering passage sentence instead of refusing if the judge
-model finds that it answers the question (:mod:`extraction`, ``quote_judge``, ``quote_judge_min``). The
-judge rates each item's candidate sentence here (``ASK_QUOTE_JUDGE=fast`` to rate with the 0.5B), and a
-second table sweeps the judgement threshold at the configured bias.
+model finds that it answers the question (:mod:`extraction`, ``quote_judge``, ``quote_judge_min``), else the
+best excerpt if the judge says yes to it (``quote_excerpt_judge_min``). The judge rates each item's sentence
+and excerpt here (``ASK_QUOTE_JUDGE=fast`` to rate with the 0.5B); a second table sweeps the sentence
+threshold, a third the excerpt threshold, at the configured bias.
 
 The first table shows, for each bias, the false-refusal rate, refusal accuracy on unanswerable items, key-point
 coverage and the share of citations in a gold document, over the whole set and over its odd and even halves
@@ -57,27 +58,36 @@ def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> 
     if not reason and coverage < s.min_question_coverage:
         reason = "the answer and its quotes do not address the question"
     gold_docs = {src["doc"] for src in item.get("sources", [])}
-    found = extraction.extract(row["question"], texts, retriever.idf, row["lang"], s.min_question_coverage,
-                               s.extract_min_known)
-    extract = None if found is None else {
-        "refused": False, "coverage": found.coverage, "quote": found.quote,
-        "margin": generation.judge_quote(assistant.judge_llm(), row["question"], found.quote, row["lang"]),
-        "key_points": {k: keypoint_covered(k, found.quote) for k in row["key_points"]},
-        "on_gold_doc": [passages[found.passage]["doc"] in gold_docs]}
-    return {"refused": bool(reason), "reason": reason, "coverage": coverage, "extract": extract,
+
+    def judged(found: extraction.Extract | None) -> dict[str, Any] | None:
+        return None if found is None else {
+            "refused": False, "coverage": found.coverage, "quote": found.quote,
+            "margin": generation.judge_quote(assistant.judge_llm(), row["question"], found.quote, row["lang"]),
+            "key_points": {k: keypoint_covered(k, found.quote) for k in row["key_points"]},
+            "on_gold_doc": [passages[found.passage]["doc"] in gold_docs]}
+
+    extract = judged(extraction.extract(row["question"], texts, retriever.idf, row["lang"],
+                                        s.min_question_coverage, s.extract_min_known))
+    excerpt = judged(extraction.excerpt(row["question"], texts, retriever.idf, row["lang"],
+                                        s.min_question_coverage, s.extract_min_known, s.excerpt_max_chars,
+                                        retriever.expand(row["question"])))
+    return {"refused": bool(reason), "reason": reason, "coverage": coverage, "extract": extract, "excerpt": excerpt,
             "key_points": {k: not reason and keypoint_covered(k, v.answer) for k in row["key_points"]},
             "on_gold_doc": [] if reason else [passages[i]["doc"] in gold_docs for i in v.sources]}
 
 
-def metrics(rows: list[dict[str, Any]], bias: float, judge_min: float = math.inf) -> list[float | None]:
+def metrics(rows: list[dict[str, Any]], bias: float, judge_min: float = math.inf,
+            excerpt_min: float = math.inf) -> list[float | None]:
     def outcome(row: dict[str, Any]) -> dict[str, Any]:
         margin = row.get("refusal_margin")
         refused = {"refused": True, "key_points": {k: False for k in row["key_points"]}, "on_gold_doc": []}
         done = refused if margin is not None and margin > bias else row["recheck"]
         if done["refused"] and margin is not None:  # the model ran: a well-covering quote may stand instead
-            extract = row["recheck"]["extract"]
+            extract, excerpt = row["recheck"]["extract"], row["recheck"]["excerpt"]
             if extract and extract["margin"] >= judge_min:
                 return extract
+            if excerpt and (not extract or excerpt["quote"] != extract["quote"]) and excerpt["margin"] >= excerpt_min:
+                return excerpt
         return done
 
     answerable = [outcome(r) for r in rows if r["type"] not in NON_ANSWERABLE]
@@ -109,20 +119,31 @@ def main() -> None:
     for bias in BIASES:
         cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias)) for sub in halves.values()]
         print(f"| {bias} | " + " | ".join(cells) + " |")
-    bias = assistant.settings.refusal_bias
-    print(f"\nWith a passage quoted when a draft fails (bias {bias}), by the judgement threshold:\n")
-    print("| quote judged ≥ | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
+    s = assistant.settings
+    print(f"\nWith a sentence quoted when a draft fails (bias {s.refusal_bias}, no excerpt), by the judgement "
+          "threshold:\n")
+    print("| sentence judged ≥ | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
     for judge_min in JUDGE_MINS:
-        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias, judge_min))
+        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, s.refusal_bias, judge_min))
                  for sub in halves.values()]
         print(f"| {judge_min} | " + " | ".join(cells) + " |")
-    print("\n| id | type | margin | coverage | refused when forced | why | quote: coverage, judged | quote |\n"
-          "|---|---|---|---|---|---|---|---|")
+    print(f"\nThen, for a sentence judged below {s.quote_judge_min}, the best excerpt, by its threshold:\n")
+    print("| excerpt judged ≥ | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
+    for excerpt_min in JUDGE_MINS:
+        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in
+                            metrics(sub, s.refusal_bias, s.quote_judge_min, excerpt_min)) for sub in halves.values()]
+        print(f"| {excerpt_min} | " + " | ".join(cells) + " |")
+    print("\n| id | type | margin | coverage | refused when forced | why | sentence: coverage, judged | excerpt: "
+          "coverage, judged | sentence |\n|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        m, c, e = r.get("refusal_margin"), r["recheck"]["coverage"], r["recheck"].get("extract")
-        quote = "–" if not e else f"{e['coverage']:.2f}, {e['margin']:+.2f} | {e['quote'][:70]}"
+        m, c = r.get("refusal_margin"), r["recheck"]["coverage"]
+        e, x = r["recheck"].get("extract"), r["recheck"].get("excerpt")
+        sentence = "– | –" if not e else f"{e['coverage']:.2f}, {e['margin']:+.2f} | {e['quote'][:70]}"
+        wider = "–" if not x else f"{x['coverage']:.2f}, {x['margin']:+.2f}"
+        sentence = sentence.split(" | ", 1)
         print(f"| {r['id']} | {r['type']} | {'–' if m is None else f'{m:.2f}'} | {'–' if c is None else f'{c:.2f}'} "
-              f"| {r['recheck']['refused']} | {r['recheck']['reason']} | {quote.replace('|', '/')} |")
+              f"| {r['recheck']['refused']} | {r['recheck']['reason']} | {sentence[0]} | {wider} "
+              f"| {sentence[1].replace('|', '/')} |")
 
 
 if __name__ == "__main__":

@@ -90,12 +90,21 @@ def test_a_refused_draft_gives_way_to_the_passage_that_answers(assistant: Assist
                                                      "quote_judge_min": -50.0})
         answer = assistant.ask(question)
         assistant.settings = base.model_copy(update={"refusal_bias": -50.0, "quote_judge": "fast",
-                                                     "quote_judge_min": 50.0})
+                                                     "quote_judge_min": 50.0, "quote_excerpt_judge_min": 50.0})
         rejected = assistant.ask(question)
+        # The sentence rejected, the wider excerpt (a run of lines) accepted.
+        assistant.settings = base.model_copy(update={"refusal_bias": -50.0, "quote_judge": "fast",
+                                                     "quote_judge_min": 50.0, "quote_excerpt_judge_min": -50.0})
+        wider = assistant.ask(question)
     finally:
         assistant.settings = base
     assert rejected.refused and rejected.kind == "answer" and rejected.citations == []
     assert rejected.quote_margin is not None and rejected.quote_margin == pytest.approx(answer.quote_margin, abs=0.2)
+    assert rejected.excerpt_margin is not None and answer.excerpt_margin is None
+    assert not wider.refused and wider.kind == "extract"
+    [excerpt] = wider.citations
+    assert excerpt.quote != answer.citations[0].quote and "ChatGPT" in excerpt.quote
+    assert " ".join(excerpt.quote.rstrip(" …").split()) in " ".join(excerpt.text.replace("**", "").split())
     assert answer.raw == NOT_COVERED
     assert not answer.refused and answer.kind == "extract", answer.answer
     assert answer.refusal_reason == "the model found no answer in the passages"

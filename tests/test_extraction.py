@@ -83,3 +83,40 @@ def test_off_topic_request_gets_no_quote_even_if_it_names_the_gdpr() -> None:
 def test_a_quote_that_starts_mid_sentence_says_so() -> None:
     got = extraction.Extract(passage=0, quote="les critères à prendre en compte.", coverage=0.5)
     assert "« …les critères à prendre en compte. » [1]" in extraction.render(got, "fr")
+
+
+# A slide as the Markdown corpus gives it: the answer is a heading and the line under it.
+SLIDE = (
+    "# Fiche 5 – Réaliser une AIPD si nécessaire (1/2)\n\n---\n\n## Obligatoire\n\n"
+    "Pour les traitements à haut risque et les systèmes d'IA à haut risque selon le Règlement IA\n\n"
+    "## Facultative\n\nDans les autres cas\n\n### Liste de critères\n\n"
+    "la collecte de **données sensibles** ou de données à caractère **hautement personnel** ;\n\n"
+    "le traitement de données à **grande échelle** ;\n\n"
+    "La réalisation d'une AIPD est toujours **une bonne pratique.**"
+)
+
+
+def _span_of(quote: str, passage: str) -> bool:
+    return quote.rstrip(" …") in " ".join(passage.replace("**", "").split())
+
+
+def test_an_excerpt_keeps_the_heading_that_says_what_its_lines_answer() -> None:
+    question = "Quand une AIPD est-elle obligatoire pour un système d'IA ?"
+    got = extraction.excerpt(question, [LIST_PASSAGE, SLIDE], None, "fr", 0.25, max_chars=200)
+    assert got is not None and got.passage == 1
+    assert "Obligatoire" in got.quote and "haut risque selon le Règlement IA" in got.quote
+    assert len(got.quote) <= 200 and _span_of(got.quote, SLIDE)
+    # The best single sentence of the slide holds the answer without the word that makes it one.
+    sentence = extraction.extract(question, [SLIDE], None, "fr", 0.0)
+    assert sentence is not None and "Obligatoire" not in sentence.quote
+    assert got.coverage > sentence.coverage
+
+
+def test_an_excerpt_must_state_something_and_cover_the_question() -> None:
+    headings = "# Fiche 5 – Réaliser une AIPD\n\n## Quand faut-il réaliser une AIPD ?\n\nhttps://www.cnil.fr/aipd"
+    question = "Quand faut-il réaliser une AIPD ?"
+    assert extraction.excerpt(question, [headings], None, "fr", 0.0) is None
+    assert extraction.excerpt("Combien de temps conserver une base d'apprentissage ?", [SLIDE, LIST_PASSAGE], None,
+                              "fr", 0.25) is None
+    # The corpus knows none of the question's words: nothing is "covered".
+    assert extraction.excerpt(question, [SLIDE], {"rgpd": 1.0}, "fr", 0.0, min_known=0.2) is None

@@ -158,6 +158,10 @@ def _answer(assistant: Any, question: str, history: list[tuple[str, str]], k: in
             click.secho(f"model's judgement that the best passage sentence answers: {answer.quote_margin:+.2f} "
                         f"nats (quoted from {assistant.settings.quote_judge_min})",
                         dim=True, err=True)
+        if answer.excerpt_margin is not None:
+            click.secho(f"model's judgement that the best passage excerpt answers: {answer.excerpt_margin:+.2f} "
+                        f"nats (quoted from {assistant.settings.quote_excerpt_judge_min})",
+                        dim=True, err=True)
         if answer.refusal_margin is not None:
             click.secho(f"model's first-token preference for refusing: {answer.refusal_margin:+.2f} nats "
                         f"(refuses above {assistant.settings.refusal_bias})", dim=True, err=True)

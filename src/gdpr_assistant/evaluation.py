@@ -120,7 +120,8 @@ def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = Fals
             "answer": answer.answer, "refused": answer.refused, "refusal_reason": answer.refusal_reason,
             "citations": [c.as_dict() for c in cites], "answer_passages": [h.as_dict() for h in answer.passages],
             "timings": answer.timings, "dropped": answer.dropped, "draft": answer.raw,
-            "refusal_margin": answer.refusal_margin, "quote_margin": answer.quote_margin, "kind": answer.kind,
+            "refusal_margin": answer.refusal_margin, "quote_margin": answer.quote_margin,
+            "excerpt_margin": answer.excerpt_margin, "kind": answer.kind,
         })
         row["key_points"] = {kp: keypoint_covered(kp, answer.answer) for kp in item.get("key_points", [])} \
             if item.get("type") not in ("unanswerable", "adversarial") else {}

@@ -7,6 +7,10 @@ construction. Whether it is on the question is the one thing left to judge: word
 (questions the corpus does not cover share as many words with their nearest sentence as hard answerable
 ones), so the pipeline asks the model a yes/no question about this one sentence (generation.judge_quote)
 and refuses below a calibrated threshold.
+
+When the sentence is rejected, the best excerpt (:func:`excerpt`, a short run of lines) gets the same
+question: slides and tables spread an answer over a heading and the lines under it. The judge says yes to
+longer texts more readily, so the excerpt must reach a stricter threshold (settings).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 
 from gdpr_assistant.citations import question_coverage, rarity_weights
 from gdpr_assistant.citations import sentences as units
+from gdpr_assistant.generation import trim_passage
 from gdpr_assistant.glossary import expansion
 from gdpr_assistant.lexical import tokenize
 
@@ -108,6 +113,30 @@ def extract(question: str, passages: Sequence[str], idf: Mapping[str, float] | N
         return None
     score, p, u, found = scored[0]
     return Extract(passage=p, quote=_quote(found, u, max_chars), coverage=score)
+
+
+def excerpt(question: str, passages: Sequence[str], idf: Mapping[str, float] | None, lang: str,
+            min_coverage: float, min_known: float = 0.0, max_chars: int = 420, focus: str = "") -> Extract | None:
+    """The excerpt of the passages that covers the question best: in each passage, the run of lines within
+    ``max_chars`` that holds most of the question's rarity-weighted words (the window the prompt shows, smaller;
+    ``focus`` as there), kept if it states something (:func:`_quotable`) and covers at least ``min_coverage``.
+
+    A run of lines, not one sentence, because answers in these documents are spread over lines: a heading and
+    its bullets ("Obligatoire / Pour les traitements à haut risque…"), a table's labels and its figures, a
+    sentence and the exception that follows it. The best single sentence of such a passage misses the answer
+    or covers too little of the question to be put to the judge."""
+    if known_share(question, idf, lang) < min_known:
+        return None
+    best: Extract | None = None
+    for p, text in enumerate(passages):
+        window = trim_passage(text, focus or question, max_chars, idf)
+        if not any(_quotable(line.strip()) for line in window.splitlines()):
+            continue
+        quote = " ".join(_BOLD.sub("", window).split())
+        score = question_coverage(question, [quote], idf, lang)
+        if score >= min_coverage and (best is None or score > best.coverage):
+            best = Extract(passage=p, quote=quote, coverage=score)
+    return best
 
 
 def render(extract: Extract, lang: str) -> str:

@@ -111,8 +111,10 @@ class GenerationStats:
     total_s: float = 0.0
     # Log-odds of the model's first token: refusal literal against its best answer start (None: not measured).
     refusal_margin: float | None = None
-    # Log-odds that a fallback quote answers the question (None: no quote judged), and the judgement's time.
+    # Log-odds that the fallback sentence, then the wider excerpt, answers the question (None: not judged),
+    # and the judgements' time.
     quote_margin: float | None = None
+    excerpt_margin: float | None = None
     judge_s: float = 0.0
 
 

@@ -59,7 +59,8 @@ class Answer:
     raw: str = ""  # the model's draft, before verification
     refusal_reason: str = ""  # why the model's draft was not shown (the refusal, or the extract in its place)
     refusal_margin: float | None = None  # model's first-token log-odds of refusing (None: model not run)
-    quote_margin: float | None = None  # model's log-odds that the fallback quote answers (None: not judged)
+    quote_margin: float | None = None  # model's log-odds that the fallback sentence answers (None: not judged)
+    excerpt_margin: float | None = None  # the same for the wider excerpt judged when the sentence is not quoted
     # "purpose": a Fiche 2 draft; "extract": a passage quoted in place of a draft that failed verification
     kind: str = "answer"
 
@@ -71,6 +72,7 @@ class Answer:
             "warnings": self.warnings, "dropped": self.dropped, "refusal_reason": self.refusal_reason,
             "refusal_margin": None if self.refusal_margin is None else round(self.refusal_margin, 2),
             "quote_margin": None if self.quote_margin is None else round(self.quote_margin, 2),
+            "excerpt_margin": None if self.excerpt_margin is None else round(self.excerpt_margin, 2),
             "kind": self.kind,
         }
 
@@ -263,7 +265,7 @@ class Assistant:
             return Answer(question=question, answer=text, refused=refused, lang=lang, citations=cites or [],
                           passages=hits, model=self.model_name, timings=timings, warnings=warnings,
                           dropped=dropped or [], raw=raw, refusal_reason=reason, refusal_margin=stats.refusal_margin,
-                          quote_margin=stats.quote_margin)
+                          quote_margin=stats.quote_margin, excerpt_margin=stats.excerpt_margin)
 
         policy = safety.check_policy(question)
         if policy.decline:
@@ -408,20 +410,34 @@ class Assistant:
 
     def quote_instead(self, question: str, passages: Sequence[str], lang: str,
                       stats: generation.GenerationStats) -> extraction.Extract | None:
-        """The passage sentence to show in place of a draft that failed verification, or None (refuse)."""
+        """What to show in place of a draft that failed verification, or None (refuse): the passage sentence
+        that best covers the question if the judge accepts it, else the best excerpt (a run of lines) if the
+        judge says yes to it (its own, stricter threshold: see settings)."""
         s = self.settings
         if not s.quote_judge:
             return None
-        found = extraction.extract(question, passages, self.retriever().idf, lang, s.min_question_coverage,
-                                   s.extract_min_known)
-        if found is None:
-            return None
+        retriever = self.retriever()
+        sentence = extraction.extract(question, passages, retriever.idf, lang, s.min_question_coverage,
+                                      s.extract_min_known)
+        excerpt = extraction.excerpt(question, passages, retriever.idf, lang, s.min_question_coverage,
+                                     s.extract_min_known, s.excerpt_max_chars, retriever.expand(question))
         t0 = time.perf_counter()
+        try:
+            if sentence is not None:
+                stats.quote_margin = self._judge(question, sentence.quote, lang)
+                if stats.quote_margin >= s.quote_judge_min:
+                    return sentence
+            if excerpt is not None and (sentence is None or excerpt.quote != sentence.quote):
+                stats.excerpt_margin = self._judge(question, excerpt.quote, lang)
+                if stats.excerpt_margin >= s.quote_excerpt_judge_min:
+                    return excerpt
+            return None
+        finally:
+            stats.judge_s = time.perf_counter() - t0
+
+    def _judge(self, question: str, quote: str, lang: str) -> float:
         judge = self.judge_llm()
-        stats.quote_margin = generation.judge_quote(judge, question, found.quote, lang,
-                                                    keep_cache=judge is self.llm())
-        stats.judge_s = time.perf_counter() - t0
-        return found if stats.quote_margin >= s.quote_judge_min else None
+        return generation.judge_quote(judge, question, quote, lang, keep_cache=judge is self.llm())
 
     # -- evidence ----------------------------------------------------------------------------------------
     def evidence(self, query: str, hits: Sequence[Hit]) -> float:

@@ -107,7 +107,13 @@ class Settings(BaseSettings):
     # (docs/answer-eval.md). With --fast the 1.5B judge is loaded beside the 0.5B (about 1.9 GB more).
     quote_judge: str = "default"
     quote_judge_min: float = -1.0
-    judge_n_ctx: int = 1024  # the judge reads a one-line instruction, the question and one sentence
+    # If the sentence is rejected (or covers too little), the best excerpt of up to excerpt_max_chars (a run of
+    # lines: a heading and its bullets, a table's labels and figures) is judged instead, and quoted only if the
+    # judge says yes rather than no. A longer text gets more yeses: the best excerpts of the unanswerable dev
+    # items are judged up to -0.7 where their best sentences stay below -1.4 (bench/results/calibration-default.md).
+    quote_excerpt_judge_min: float = 0.0
+    excerpt_max_chars: int = 420
+    judge_n_ctx: int = 1024  # the judge reads a one-line instruction, the question and one excerpt
     # ... and only when the corpus uses at least this (rarity-weighted) share of the question's words at all:
     # off-topic requests sit near 0, questions on the guidance (English ones included) above 0.3.
     extract_min_known: float = 0.2

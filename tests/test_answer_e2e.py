@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, clean_env
 
+from gdpr_assistant import generation
 from gdpr_assistant.citations import NOT_COVERED
 from gdpr_assistant.models import PACKAGED, ModelError, resolve_model
 from gdpr_assistant.pipeline import Assistant
@@ -113,6 +114,19 @@ def test_a_refused_draft_gives_way_to_the_passage_that_answers(assistant: Assist
     assert "ChatGPT de corriger les fautes de français" in cite.quote
     assert " ".join(cite.quote.split()) in " ".join(cite.text.replace("**", "").split())
     assert cite.quote in answer.answer and answer.answer.endswith(" » [1]")
+
+
+def test_a_quote_judgement_does_not_depend_on_what_was_judged_before(assistant: Assistant) -> None:
+    # A judge instance of its own (the 1.5B beside --fast) keeps the last judgement's prompt in its cache; the
+    # next one used to reuse the shared prefix, computed in other batches: the same quote could be shown or
+    # refused depending on the previous question. The fast model stands in for the judge.
+    llm = assistant.llm()
+    question = "Quelles qualités le consentement doit-il réunir ?"
+    quote = "Le consentement - Libre - Spécifique - Eclairé - Univoque"
+    first = generation.judge_quote(llm, question, quote, "fr", keep_cache=False)
+    generation.judge_quote(llm, "Combien de temps peut-on conserver une base d'apprentissage ?",
+                           "La durée de conservation doit être définie pour chaque phase.", "fr", keep_cache=False)
+    assert generation.judge_quote(llm, question, quote, "fr", keep_cache=False) == first
 
 
 def test_request_to_draft_a_purpose_gets_the_fiche_2_checklist(assistant: Assistant) -> None:

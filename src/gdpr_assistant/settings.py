@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     # If the sentence is rejected (or covers too little), the best excerpt of up to excerpt_max_chars (a run of
     # lines: a heading and its bullets, a table's labels and figures) is judged instead, and quoted only if the
     # judge says yes rather than no. A longer text gets more yeses: the best excerpts of the unanswerable dev
-    # items are judged up to -0.7 where their best sentences stay below -1.4 (bench/results/calibration-default.md).
+    # items are judged up to -0.53, their best sentences at most -1.46 (bench/results/calibration-default.md).
     quote_excerpt_judge_min: float = 0.0
     excerpt_max_chars: int = 420
     judge_n_ctx: int = 1024  # the judge reads a one-line instruction, the question and one excerpt

@@ -206,6 +206,11 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+def _closest(units: Sequence[str], weights: Mapping[str, float]) -> int:
+    """Index of the unit holding most of the (rarity-weighted) words."""
+    return max(range(len(units)), key=lambda k: sum(weights.get(t, 0.0) for t in set(tokenize(units[k]))))
+
+
 def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None = None) -> bool:
     """The passage clause closest to the claim (most rarity-weighted shared words) negates or restricts, and
     the claim does not."""
@@ -215,8 +220,7 @@ def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None =
     units = [u for u in _UNIT.split(passage) if u.strip()]
     if not units or not weights:
         return False
-    closest = max(units, key=lambda u: sum(weights.get(t, 0.0) for t in set(tokenize(u))))
-    return bool(_NEGATION.search(closest))
+    return bool(_NEGATION.search(units[_closest(units, weights)]))
 
 
 def echoes_a_restriction(claim: str, passage: str, question: str, idf: Mapping[str, float] | None = None) -> bool:
@@ -234,7 +238,7 @@ def echoes_a_restriction(claim: str, passage: str, question: str, idf: Mapping[s
     units = sentences(passage)
     if not units or not weights:
         return False
-    i = max(range(len(units)), key=lambda k: sum(weights.get(t, 0.0) for t in set(tokenize(units[k]))))
+    i = _closest(units, weights)
     return not any(_NEGATION.search(u) for u in units[max(0, i - 1):i + 2])
 
 

@@ -419,14 +419,14 @@ class Assistant:
         retriever = self.retriever()
         sentence = extraction.extract(question, passages, retriever.idf, lang, s.min_question_coverage,
                                       s.extract_min_known)
-        excerpt = extraction.excerpt(question, passages, retriever.idf, lang, s.min_question_coverage,
-                                     s.extract_min_known, s.excerpt_max_chars, retriever.expand(question))
         t0 = time.perf_counter()
         try:
             if sentence is not None:
                 stats.quote_margin = self._judge(question, sentence.quote, lang)
                 if stats.quote_margin >= s.quote_judge_min:
                     return sentence
+            excerpt = extraction.excerpt(question, passages, retriever.idf, lang, s.min_question_coverage,
+                                         s.extract_min_known, s.excerpt_max_chars, retriever.expand(question))
             if excerpt is not None and (sentence is None or excerpt.quote != sentence.quote):
                 stats.excerpt_margin = self._judge(question, excerpt.quote, lang)
                 if stats.excerpt_margin >= s.quote_excerpt_judge_min:

@@ -138,12 +138,11 @@ def main() -> None:
     for r in rows:
         m, c = r.get("refusal_margin"), r["recheck"]["coverage"]
         e, x = r["recheck"].get("extract"), r["recheck"].get("excerpt")
-        sentence = "– | –" if not e else f"{e['coverage']:.2f}, {e['margin']:+.2f} | {e['quote'][:70]}"
+        judged = "–" if not e else f"{e['coverage']:.2f}, {e['margin']:+.2f}"
         wider = "–" if not x else f"{x['coverage']:.2f}, {x['margin']:+.2f}"
-        sentence = sentence.split(" | ", 1)
+        quote = "–" if not e else e["quote"][:70].replace("|", "/")
         print(f"| {r['id']} | {r['type']} | {'–' if m is None else f'{m:.2f}'} | {'–' if c is None else f'{c:.2f}'} "
-              f"| {r['recheck']['refused']} | {r['recheck']['reason']} | {sentence[0]} | {wider} "
-              f"| {sentence[1].replace('|', '/')} |")
+              f"| {r['recheck']['refused']} | {r['recheck']['reason']} | {judged} | {wider} | {quote} |")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ For each model (default 1.5B, fast 0.5B) and each question: the pipeline's time 
 time, then llama.cpp alone generating from the very prompt the pipeline built (same messages, grammar,
 sampling, refusal bias on the first token), in the same order so that both see the same KV-cache reuse.
 Where the pipeline's draft failed and it had the judge model rate a quote (extraction.py), llama.cpp alone
-rates the same quote too, so that both do the same model work. The ratio of medians is the pipeline's
+rates the same quote too, and where the larger judge then wrote the answer again (--fast), llama.cpp alone
+has it generate from the same prompt too, so that both do the same model work. The ratio of medians is the pipeline's
 overhead (retrieval, verification of citations, dense support checks); a second ratio compares with the
 answer prompt alone, i.e. counts the judgement as overhead. Peak RSS is the process maximum (both models are
 loaded in turn, with the 1.5B judge beside the 0.5B).
@@ -20,6 +21,7 @@ import resource
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
 from gdpr_assistant import extraction, generation
@@ -30,11 +32,12 @@ from gdpr_assistant.settings import get_settings
 DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 
 
-def llama_alone(assistant: Assistant, messages: list[dict[str, str]], n_passages: int) -> tuple[float, float, int]:
+def llama_alone(assistant: Assistant, messages: list[dict[str, str]], n_passages: int,
+                llm: Any = None) -> tuple[float, float, int]:
     s = assistant.settings
     stats = generation.GenerationStats()
-    for _ in generation.generate(assistant.llm(), messages, n_passages, s.max_answer_tokens, s.temperature, s.seed,
-                                 stats, s.refusal_bias):
+    for _ in generation.generate(llm or assistant.llm(), messages, n_passages, s.max_answer_tokens, s.temperature,
+                                 s.seed, stats, s.refusal_bias):
         pass
     return stats.ttft_s, stats.total_s, stats.completion_tokens
 
@@ -97,12 +100,16 @@ def main() -> None:
                          "n_passages": len(hits),
                          "judged": (answer.quote_margin is not None, answer.excerpt_margin is not None),
                          "pipeline_judge_s": answer.timings["judge_s"],
+                         "escalated": "escalation_s" in answer.timings,
                          "judge_input": (answer.question, [h.passage.text for h in hits], answer.lang)})
         for run in runs:
             if run["refused"] and not run["completion_tokens"]:
                 continue  # refused before generation: nothing for llama.cpp alone to compare with
-            ttft, total, tokens = llama_alone(assistant, run.pop("messages"), run["n_passages"])
+            messages = run.pop("messages")
+            ttft, total, tokens = llama_alone(assistant, messages, run["n_passages"])
             judge = judge_alone(assistant, *run["judge_input"], *run["judged"]) if any(run["judged"]) else 0.0
+            if run["escalated"]:
+                judge += llama_alone(assistant, messages, run["n_passages"], assistant.judge_llm())[1]
             run.update(llama_ttft_s=ttft, llama_answer_s=total, llama_judge_s=judge, llama_total_s=total + judge,
                        llama_tokens=tokens)
         timed = [r for r in runs if "llama_total_s" in r]

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,55 @@ def test_a_refused_draft_gives_way_to_the_passage_that_answers(assistant: Assist
     assert "ChatGPT de corriger les fautes de français" in cite.quote
     assert " ".join(cite.quote.split()) in " ".join(cite.text.replace("**", "").split())
     assert cite.quote in answer.answer and answer.answer.endswith(" » [1]")
+
+
+def test_a_failed_fast_draft_is_written_again_by_the_larger_judge(assistant: Assistant,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # With --fast, a draft that fails and has no quote in its place goes to the 1.5B judge, which writes from
+    # the same prompt under the same checks. The 0.5B is made to refuse (the refusal bias cannot do it alone:
+    # it would bind the 1.5B as well); the quotes are made to fail; the 1.5B, its judgement and checks are real.
+    question = "Quelles qualités doit réunir le consentement ?"
+    small = assistant.llm()
+    real = generation.generate
+
+    def small_model_refuses(llm: object, *args: object, **kwargs: object) -> Iterator[str]:
+        if llm is small:
+            yield NOT_COVERED
+            return
+        yield from real(llm, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(generation, "generate", small_model_refuses)
+    base = assistant.settings
+    no_quote = {"quote_judge": "default", "quote_judge_min": 50.0, "quote_excerpt_judge_min": 50.0}
+    try:
+        assistant.settings = base.model_copy(update=no_quote)
+        assert assistant.escalates()
+        answer = assistant.ask(question)
+        assistant.settings = base.model_copy(update={**no_quote, "escalate": False})
+        refused = assistant.ask(question)
+    finally:
+        assistant.settings = base
+    assert not answer.refused and answer.kind == "escalated", answer.refusal_reason
+    assert answer.model == PACKAGED["default"].name
+    assert answer.raw.startswith(NOT_COVERED + "\n\n") and len(answer.raw) > len(NOT_COVERED) + 2
+    assert answer.refusal_reason == "the model found no answer in the passages"
+    assert answer.timings["escalation_s"] > 0 and answer.quote_margin is not None
+    assert "cnil-webinaire-recommandations-ia-rgpd-2024.md" in {c.doc for c in answer.citations}
+    assert "univoque" in answer.answer.lower()
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)} == {c.n for c in answer.citations}
+    assert refused.refused and refused.kind == "answer" and "escalation_s" not in refused.timings
+
+
+def test_only_a_larger_judge_writes_again(assistant: Assistant) -> None:
+    base = assistant.settings
+    try:
+        for llm, judge, escalate, expected in (("fast", "default", True, True), ("default", "default", True, False),
+                                               ("default", "fast", True, False), ("fast", "", True, False),
+                                               ("fast", "default", False, False)):
+            assistant.settings = base.model_copy(update={"llm": llm, "quote_judge": judge, "escalate": escalate})
+            assert assistant.escalates() is expected, (llm, judge, escalate)
+    finally:
+        assistant.settings = base
 
 
 def test_a_quote_judgement_does_not_depend_on_what_was_judged_before(assistant: Assistant) -> None:

@@ -148,12 +148,17 @@ def _answer(assistant: Any, question: str, history: list[tuple[str, str]], k: in
             f"{t['prompt_tokens']} prompt + {t['completion_tokens']} answer tokens")
     if t.get("judge_s"):
         line += f" · quote check {t['judge_s']:.1f} s"
+    if t.get("escalation_s"):
+        line += f" · larger model's draft {t['escalation_s']:.1f} s"
     click.secho(line, dim=True, err=True)
     if verbose:
         if answer.refused:
             click.secho(f"refused: {answer.refusal_reason}", dim=True, err=True)
         elif answer.kind == "extract":
             click.secho(f"passage quoted in place of the draft: {answer.refusal_reason}", dim=True, err=True)
+        elif answer.kind == "escalated":
+            click.secho(f"written by the judge model {assistant.settings.quote_judge!r}, the first draft failed: "
+                        f"{answer.refusal_reason}", dim=True, err=True)
         if answer.quote_margin is not None:
             click.secho(f"model's judgement that the best passage sentence answers: {answer.quote_margin:+.2f} "
                         f"nats (quoted from {assistant.settings.quote_judge_min})",

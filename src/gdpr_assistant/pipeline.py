@@ -45,6 +45,17 @@ class Citation:
 
 
 @dataclass
+class _Draft:
+    """What survived the check of one model draft, as it streams."""
+    lead: str = ""  # written before its first sentence (a blank line after text already shown)
+    raw: str = ""
+    kept: list[str] = field(default_factory=list)  # verified sentences, citations renumbered
+    shown: list[int] = field(default_factory=list)  # 0-based passages in order of their citation number
+    quotes: dict[int, list[str]] = field(default_factory=dict)  # claims resting on each passage
+    dropped: list[str] = field(default_factory=list)  # sentences no passage supported
+
+
+@dataclass
 class Answer:
     question: str
     answer: str
@@ -61,7 +72,8 @@ class Answer:
     refusal_margin: float | None = None  # model's first-token log-odds of refusing (None: model not run)
     quote_margin: float | None = None  # model's log-odds that the fallback sentence answers (None: not judged)
     excerpt_margin: float | None = None  # the same for the wider excerpt judged when the sentence is not quoted
-    # "purpose": a Fiche 2 draft; "extract": a passage quoted in place of a draft that failed verification
+    # "purpose": a Fiche 2 draft; "extract": a passage quoted in place of a draft that failed verification;
+    # "escalated": written by the larger judge model after the draft of the model that answers failed (--fast)
     kind: str = "answer"
 
     def as_dict(self) -> dict[str, Any]:
@@ -114,20 +126,20 @@ class Assistant:
 
     @property
     def model_name(self) -> str:
-        choice = self.settings.llm
-        return PACKAGED[choice].name if choice in PACKAGED else Path(choice).name
+        return _model_name(self.settings.llm)
 
     def llm(self) -> Any:
         return load_llm(self.model_path(), self.settings.n_ctx, self.settings.n_threads, self.settings.seed)
 
     def judge_llm(self) -> Any:
-        """The model that checks fallback quotes: the answering model itself when it is the judge (a second
-        instance would hold another ~0.7 GB of repacked weights), else its own small-context instance."""
+        """The model that checks fallback quotes, and writes again a draft that failed when it is larger than the
+        model that answers: the answering model itself when it is the judge (a second instance would hold
+        another ~0.7 GB of repacked weights), else its own instance."""
         s = self.settings
         path = resolve_model(s.quote_judge, s.cache_dir)
         if path == self.model_path():
             return self.llm()
-        return load_llm(path, s.judge_n_ctx, s.n_threads, s.seed, role="judge")
+        return load_llm(path, s.n_ctx, s.n_threads, s.seed, role="judge")
 
     # -- index -------------------------------------------------------------------------------------------
     def update_index(self, progress: ProgressFn | None = None, force: bool = False) -> IndexReport:
@@ -278,14 +290,14 @@ class Assistant:
 
         if not history and purpose.is_draft_request(question):
             # A purpose statement to draft: the program's Fiche 2 checklist answers it, not free generation.
-            draft = self.draft_purpose(purpose.PurposeRequest(description=question, lang=lang))
-            text = purpose.answer_text(draft)
-            timings.update(prompt_tokens=draft.timings["prompt_tokens"],
-                           completion_tokens=draft.timings["completion_tokens"])
+            statement = self.draft_purpose(purpose.PurposeRequest(description=question, lang=lang))
+            text = purpose.answer_text(statement)
+            timings.update(prompt_tokens=statement.timings["prompt_tokens"],
+                           completion_tokens=statement.timings["completion_tokens"])
             yield text
-            answer = finish(text, False, [], "", list(draft.citations), raw=draft.raw)
+            answer = finish(text, False, [], "", list(statement.citations), raw=statement.raw)
             answer.kind = "purpose"
-            answer.warnings += [w for w in draft.warnings if w not in answer.warnings]
+            answer.warnings += [w for w in statement.warnings if w not in answer.warnings]
             yield answer
             return
 
@@ -309,23 +321,73 @@ class Assistant:
             return
 
         passages = [h.passage for h in hits]
-        passage_langs = [safety.detect_language(p.text) for p in passages]
         messages = self.prompt_messages(question, query, hits, lang, history)
-        llm = self.llm()
-        dense = self.claim_similarity([p.text for p in passages])
-        raw = ""
-        shown: list[int] = []  # 0-based passages in order of their citation number
-        quotes: dict[int, list[str]] = {}
-        kept_text: list[str] = []
-        dropped: list[str] = []
-        pending = ""
+        draft = _Draft()
+        yield from self._write(self.llm(), messages, passages, question, lang, stats, draft)
+        timings.update(ttft_s=round(stats.ttft_s, 3), prompt_tokens=stats.prompt_tokens,
+                       completion_tokens=stats.completion_tokens)
+        reason, spans = self._verdict(draft, passages, question, lang)
+        kind = "answer"
+        if reason:
+            found = self.quote_instead(question, [p.text for p in passages], lang, stats)
+            if found is None and self.escalates():
+                # The last try before refusing: the judge model, larger than the one that wrote the draft
+                # (--fast), writes from the same prompt, and the same checks decide.
+                t1 = time.perf_counter()
+                second, second_stats = _Draft(lead="\n\n" if draft.kept else ""), generation.GenerationStats()
+                yield from self._write(self.judge_llm(), messages, passages, question, lang, second_stats, second)
+                timings["escalation_s"] = round(time.perf_counter() - t1, 3)
+                timings["prompt_tokens"] = stats.prompt_tokens + second_stats.prompt_tokens
+                timings["completion_tokens"] = stats.completion_tokens + second_stats.completion_tokens
+                second_reason, spans = self._verdict(second, passages, question, lang)
+                second.raw = f"{draft.raw}\n\n{second.raw}"  # both drafts, for --verbose and the evaluation
+                second.dropped[:0] = draft.dropped
+                if second_reason:
+                    second.kept[:0] = draft.kept  # shown while streaming: the refusal follows a blank line
+                    reason = f"{reason}; the larger model's draft: {second_reason}"
+                else:
+                    kind = "escalated"
+                draft = second
+            if kind == "answer":
+                if found is None:
+                    yield ("\n\n" if draft.kept else "") + REFUSAL[lang]
+                    yield finish(REFUSAL[lang], True, hits, reason, dropped=draft.dropped, raw=draft.raw)
+                    return
+                p = passages[found.passage]
+                text = extraction.render(found, lang)
+                yield ("\n\n" if draft.kept else "") + text
+                answer = finish(text, False, hits, reason, [Citation(
+                    n=1, doc=p.doc, title=self.titles().get(p.doc, p.doc), location=p.location, quote=found.quote,
+                    text=p.text, passage_id=p.id)], draft.dropped, draft.raw)
+                answer.kind = "extract"
+                yield answer
+                return
+        titles = self.titles()  # reads the manifest and catalogue: once per answer, not once per citation
+        cites = [Citation(n=n, doc=passages[src].doc, title=titles.get(passages[src].doc, passages[src].doc),
+                          location=passages[src].location, quote=spans[src], text=passages[src].text,
+                          passage_id=passages[src].id)
+                 for n, src in enumerate(draft.shown, start=1)]
+        answer = finish(" ".join(draft.kept), False, hits, reason, cites, draft.dropped, draft.raw)
+        answer.kind = kind
+        if kind == "escalated":
+            answer.model = _model_name(s.quote_judge)
+        yield answer
 
+    def _write(self, llm: Any, messages: list[dict[str, str]], passages: Sequence[Any], question: str, lang: str,
+               stats: generation.GenerationStats, draft: _Draft) -> Iterator[str]:
+        """Stream one draft of the model over ``passages``, yielding each sentence once it passes the citation
+        check (with its citations renumbered in order of appearance); ``draft`` records what was kept."""
+        s = self.settings
+        retriever = self.retriever()
+        texts = [p.text for p in passages]
+        passage_langs = [safety.detect_language(t) for t in texts]
+        dense = self.claim_similarity(texts)
         seen: set[str] = set()
 
         def check(sentence: str) -> str | None:
-            v = citations.verify(sentence, [p.text for p in passages], s.support_threshold, dense,
-                                 s.claim_dense_floor, s.claim_dense_ceiling, idf=retriever.idf, question=question,
-                                 answer_lang=lang, passage_langs=passage_langs)
+            v = citations.verify(sentence, texts, s.support_threshold, dense, s.claim_dense_floor,
+                                 s.claim_dense_ceiling, idf=retriever.idf, question=question, answer_lang=lang,
+                                 passage_langs=passage_langs)
             out = []
             for claim in v.claims:
                 key = " ".join(generation.tokenize(claim.text))
@@ -335,70 +397,48 @@ class Assistant:
                 seen.add(key)
                 if not claim.kept or not claim.sources:
                     if claim.reason != "connective":
-                        dropped.append(claim.text)
+                        draft.dropped.append(claim.text)
                     elif claim.text:
                         out.append(claim.text)
                     continue
                 for src in claim.sources:
-                    if src not in shown:
-                        shown.append(src)
-                    quotes.setdefault(src, []).append(claim.text)
-                marks = "".join(f"[{shown.index(src) + 1}]" for src in claim.sources)
+                    if src not in draft.shown:
+                        draft.shown.append(src)
+                    draft.quotes.setdefault(src, []).append(claim.text)
+                marks = "".join(f"[{draft.shown.index(src) + 1}]" for src in claim.sources)
                 text = claim.text[0].upper() + claim.text[1:]  # the model may start mid-sentence ("pendant…")
                 end = text[-1] if text[-1] in ".!?" else "."
                 out.append(f"{text.rstrip('.!?')} {marks}{end}")
             return " ".join(out) if out else None
 
+        def emit(sentence: str) -> Iterator[str]:
+            text = check(sentence)
+            if text:
+                draft.kept.append(text)
+                yield (draft.lead if len(draft.kept) == 1 else " ") + text
+
+        pending = ""
         for delta in generation.generate(llm, messages, len(passages), s.max_answer_tokens, s.temperature,
                                          s.seed, stats, s.refusal_bias):
-            raw += delta
+            draft.raw += delta
             pending += delta
             # A sentence is complete once its citation is closed and what follows starts a new one.
-            while True:
-                cut = _sentence_end(pending)
-                if cut is None:
-                    break
+            while (cut := _sentence_end(pending)) is not None:
                 sentence, pending = pending[:cut], pending[cut:]
-                text = check(sentence)
-                if text:
-                    kept_text.append(text)
-                    yield ("" if len(kept_text) == 1 else " ") + text
-        if pending.strip() and not raw.lstrip().startswith(citations.NOT_COVERED):
-            text = check(pending)
-            if text:
-                kept_text.append(text)
-                yield ("" if len(kept_text) == 1 else " ") + text
-        timings.update(ttft_s=round(stats.ttft_s, 3), prompt_tokens=stats.prompt_tokens,
-                       completion_tokens=stats.completion_tokens)
+                yield from emit(sentence)
+        if pending.strip() and not draft.raw.lstrip().startswith(citations.NOT_COVERED):
+            yield from emit(pending)
 
-        reason = citations.refusal_reason(raw, supported=len(shown))
-        spans = {src: citations.best_quote(quotes[src], passages[src].text) for src in shown}
+    def _verdict(self, draft: _Draft, passages: Sequence[Any], question: str, lang: str) -> tuple[str, dict[int, str]]:
+        """Why the draft cannot be shown ("" if it can), and the span each cited passage is quoted by."""
+        reason = citations.refusal_reason(draft.raw, supported=len(draft.shown))
+        spans = {src: citations.best_quote(draft.quotes[src], passages[src].text) for src in draft.shown}
         if not reason:
-            coverage = citations.question_coverage(question, [" ".join(kept_text), *spans.values()], retriever.idf,
-                                                   lang)
-            if coverage < s.min_question_coverage:
+            coverage = citations.question_coverage(question, [" ".join(draft.kept), *spans.values()],
+                                                   self.retriever().idf, lang)
+            if coverage < self.settings.min_question_coverage:
                 reason = f"the answer and its quotes do not address the question ({coverage:.2f})"
-        if reason:
-            found = self.quote_instead(question, [p.text for p in passages], lang, stats)
-            if found is None:
-                yield ("\n\n" if kept_text else "") + REFUSAL[lang]
-                yield finish(REFUSAL[lang], True, hits, reason, dropped=dropped, raw=raw)
-                return
-            p = passages[found.passage]
-            text = extraction.render(found, lang)
-            yield ("\n\n" if kept_text else "") + text
-            answer = finish(text, False, hits, reason, [Citation(
-                n=1, doc=p.doc, title=self.titles().get(p.doc, p.doc), location=p.location, quote=found.quote,
-                text=p.text, passage_id=p.id)], dropped, raw)
-            answer.kind = "extract"
-            yield answer
-            return
-        titles = self.titles()  # reads the manifest and catalogue: once per answer, not once per citation
-        cites = [Citation(n=n, doc=passages[src].doc, title=titles.get(passages[src].doc, passages[src].doc),
-                          location=passages[src].location, quote=spans[src], text=passages[src].text,
-                          passage_id=passages[src].id)
-                 for n, src in enumerate(shown, start=1)]
-        yield finish(" ".join(kept_text), False, hits, "", cites, dropped, raw)
+        return reason, spans
 
     def prompt_messages(self, question: str, query: str, hits: Sequence[Hit], lang: str,
                         history: Sequence[tuple[str, str]] = ()) -> list[dict[str, str]]:
@@ -434,6 +474,14 @@ class Assistant:
             return None
         finally:
             stats.judge_s = time.perf_counter() - t0
+
+    def escalates(self) -> bool:
+        """Whether a draft that fails, with no quote in its place, is written again by the judge model: only
+        when that model is larger than the one that answers (the 1.5B behind --fast)."""
+        s = self.settings
+        if not (s.escalate and s.quote_judge):
+            return False
+        return resolve_model(s.quote_judge, s.cache_dir).stat().st_size > self.model_path().stat().st_size
 
     def _judge(self, question: str, quote: str, lang: str) -> float:
         judge = self.judge_llm()
@@ -489,6 +537,10 @@ class Assistant:
         from gdpr_assistant import purpose  # purpose builds on this module's Citation
 
         return purpose.draft_purpose(self, request, use_model)
+
+
+def _model_name(choice: str) -> str:
+    return PACKAGED[choice].name if choice in PACKAGED else Path(choice).name
 
 
 def _sentence_end(text: str) -> int | None:

@@ -113,7 +113,10 @@ class Settings(BaseSettings):
     # items are judged up to -0.53, their best sentences at most -1.46 (bench/results/calibration-default.md).
     quote_excerpt_judge_min: float = 0.0
     excerpt_max_chars: int = 420
-    judge_n_ctx: int = 1024  # the judge reads a one-line instruction, the question and one excerpt
+    # When no quote passes either and the judge is another model than the one that answers (--fast: the 0.5B
+    # answers, the 1.5B judges), the judge writes the answer again from the same prompt, checked like the first
+    # draft; only then is the question refused. About 20 s more, on those questions only.
+    escalate: bool = True
     # ... and only when the corpus uses at least this (rarity-weighted) share of the question's words at all:
     # off-topic requests sit near 0, questions on the guidance (English ones included) above 0.3.
     extract_min_known: float = 0.2

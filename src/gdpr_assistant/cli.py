@@ -65,7 +65,9 @@ index_opt = click.option("--index", "index_dir", type=click.Path(path_type=Path)
 embedder_opt = click.option("--embedder", help="Embedding model: e5 (default), minilm, or a local "
                             "sentence-transformers folder. Changing it rebuilds the index.")
 model_opt = click.option("--model", "llm", help="Language model: default (Qwen2.5 1.5B), fast (0.5B) or a .gguf path.")
-fast_opt = click.option("--fast", is_flag=True, default=None, help="Use the small, faster model (Qwen2.5 0.5B).")
+fast_opt = click.option("--fast", is_flag=True, default=None,
+                        help="Answer with the small, faster model (Qwen2.5 0.5B); the 1.5B still judges quotes and "
+                             "rewrites an answer that fails verification before refusing.")
 k_opt = click.option("--k", "k", type=click.IntRange(1, 20), help="Number of passages to retrieve.")
 lang_opt = click.option("--lang", type=click.Choice(["auto", "fr", "en"]), default="auto", show_default=True,
                         help="Answer language; auto follows the question.")

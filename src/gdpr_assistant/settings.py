@@ -103,8 +103,9 @@ class Settings(BaseSettings):
     # When a draft fails verification, the passage sentence that best covers the question (at least
     # min_question_coverage) is quoted instead of refusing if the judge model gives at least these log-odds
     # that it answers the question (see extraction.py). The judge is "default", "fast", a GGUF path or "" (never
-    # quote); the threshold is calibrated for the default model, the 0.5B model's judgement does not separate
-    # (docs/answer-eval.md). With --fast the 1.5B judge is loaded beside the 0.5B (about 1.9 GB more).
+    # quote, never escalate: see below); the threshold is calibrated for the default model, the 0.5B model's
+    # judgement does not separate (docs/answer-eval.md). With --fast the 1.5B judge is loaded beside the 0.5B
+    # (about 1.9 GB more).
     quote_judge: str = "default"
     quote_judge_min: float = -1.0
     # If the sentence is rejected (or covers too little), the best excerpt of up to excerpt_max_chars (a run of
@@ -113,13 +114,13 @@ class Settings(BaseSettings):
     # items are judged up to -0.53, their best sentences at most -1.46 (bench/results/calibration-default.md).
     quote_excerpt_judge_min: float = 0.0
     excerpt_max_chars: int = 420
-    # When no quote passes either and the judge is another model than the one that answers (--fast: the 0.5B
-    # answers, the 1.5B judges), the judge writes the answer again from the same prompt, checked like the first
-    # draft; only then is the question refused. About 20 s more, on those questions only.
-    escalate: bool = True
     # ... and only when the corpus uses at least this (rarity-weighted) share of the question's words at all:
     # off-topic requests sit near 0, questions on the guidance (English ones included) above 0.3.
     extract_min_known: float = 0.2
+    # When no quote passes either and the judge is larger than the model that answers (--fast: the 0.5B answers,
+    # the 1.5B judges), the judge writes the answer again from the same prompt, checked like the first draft;
+    # only then is the question refused. About 20 s more, on those questions only.
+    escalate: bool = True
     # Retrieval evidence: the best passage's dense similarity, scaled between floor (0) and ceiling (1).
     dense_floor: float = 0.78
     dense_ceiling: float = 0.86

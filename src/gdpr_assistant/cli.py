@@ -146,7 +146,9 @@ def _answer(assistant: Any, question: str, history: list[tuple[str, str]], k: in
         for h in answer.passages[:3]:
             click.echo(f"- {h.passage.doc} — {h.passage.location}")
     t = answer.timings
-    line = (f"{answer.model} · {t['total_s']:.1f} s (first token {t['ttft_s']:.1f} s) · "
+    # After an escalation the first token is the small model's, and the answer the judge's.
+    model = f"{assistant.model_name} → {answer.model}" if answer.kind == "escalated" else answer.model
+    line = (f"{model} · {t['total_s']:.1f} s (first token {t['ttft_s']:.1f} s) · "
             f"{t['prompt_tokens']} prompt + {t['completion_tokens']} answer tokens")
     if t.get("judge_s"):
         line += f" · quote check {t['judge_s']:.1f} s"
@@ -174,7 +176,8 @@ def _answer(assistant: Any, question: str, history: list[tuple[str, str]], k: in
                         f"(refuses above {assistant.settings.refusal_bias})", dim=True, err=True)
         for d in answer.dropped:
             click.secho(f"dropped (no passage supports it): {d}", dim=True, err=True)
-        click.secho(f"model draft: {answer.raw}", dim=True, err=True)
+        label = "model drafts (the answering model's, then the judge's)" if t.get("escalation_s") else "model draft"
+        click.secho(f"{label}: {answer.raw}", dim=True, err=True)
     return answer
 
 

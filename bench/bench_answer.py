@@ -5,10 +5,10 @@ time, then llama.cpp alone generating from the very prompt the pipeline built (s
 sampling, refusal bias on the first token), in the same order so that both see the same KV-cache reuse.
 Where the pipeline's draft failed and it had the judge model rate a quote (extraction.py), llama.cpp alone
 rates the same quote too, and where the larger judge then wrote the answer again (--fast), llama.cpp alone
-has it generate from the same prompt too, so that both do the same model work. The ratio of medians is the pipeline's
-overhead (retrieval, verification of citations, dense support checks); a second ratio compares with the
-answer prompt alone, i.e. counts the judgement as overhead. Peak RSS is the process maximum (both models are
-loaded in turn, with the 1.5B judge beside the 0.5B).
+has it generate from the same prompt too, so that both do the same model work. The ratio of medians is the
+pipeline's overhead (retrieval, verification of citations, dense support checks); a second ratio compares
+with the answer prompt alone, i.e. counts the judgements and second drafts as overhead. Peak RSS is the
+process maximum (both models are loaded in turn, with the 1.5B judge beside the 0.5B).
 
     .venv/bin/python bench/bench_answer.py --questions 8 --out bench/results/answer.json
 """

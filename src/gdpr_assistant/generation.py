@@ -131,8 +131,6 @@ def _first_tokens(llm: Any) -> tuple[np.ndarray, np.ndarray]:
         refusal = np.array([i for i, t in enumerate(texts) if t and literal.startswith(t)], dtype=np.intp)
         answer = np.array([bool(t) and t[:1] not in (b"[", b"]", b"\n") for t in texts])
         answer[refusal] = False
-        if len(_VOCAB) >= 2:  # the model that answers, and the judge when it writes again (--fast)
-            _VOCAB.pop(next(iter(_VOCAB)))
         _VOCAB[key] = (refusal, answer)
     return _VOCAB[key]
 

@@ -330,11 +330,12 @@ class Assistant:
         kind = "answer"
         if reason:
             found = self.quote_instead(question, [p.text for p in passages], lang, stats)
+            streamed = bool(draft.kept)  # what is shown next starts after a blank line
             if found is None and self.escalates():
                 # The last try before refusing: the judge model, larger than the one that wrote the draft
                 # (--fast), writes from the same prompt, and the same checks decide.
                 t1 = time.perf_counter()
-                second, second_stats = _Draft(lead="\n\n" if draft.kept else ""), generation.GenerationStats()
+                second, second_stats = _Draft(lead="\n\n" if streamed else ""), generation.GenerationStats()
                 yield from self._write(self.judge_llm(), messages, passages, question, lang, second_stats, second)
                 timings["escalation_s"] = round(time.perf_counter() - t1, 3)
                 timings["prompt_tokens"] = stats.prompt_tokens + second_stats.prompt_tokens
@@ -342,20 +343,21 @@ class Assistant:
                 second_reason, spans = self._verdict(second, passages, question, lang)
                 second.raw = f"{draft.raw}\n\n{second.raw}"  # both drafts, for --verbose and the evaluation
                 second.dropped[:0] = draft.dropped
+                streamed = streamed or bool(second.kept)
                 if second_reason:
-                    second.kept[:0] = draft.kept  # shown while streaming: the refusal follows a blank line
                     reason = f"{reason}; the larger model's draft: {second_reason}"
                 else:
                     kind = "escalated"
                 draft = second
-            if kind == "answer":
+            if kind != "escalated":
+                lead = "\n\n" if streamed else ""
                 if found is None:
-                    yield ("\n\n" if draft.kept else "") + REFUSAL[lang]
+                    yield lead + REFUSAL[lang]
                     yield finish(REFUSAL[lang], True, hits, reason, dropped=draft.dropped, raw=draft.raw)
                     return
                 p = passages[found.passage]
                 text = extraction.render(found, lang)
-                yield ("\n\n" if draft.kept else "") + text
+                yield lead + text
                 answer = finish(text, False, hits, reason, [Citation(
                     n=1, doc=p.doc, title=self.titles().get(p.doc, p.doc), location=p.location, quote=found.quote,
                     text=p.text, passage_id=p.id)], draft.dropped, draft.raw)

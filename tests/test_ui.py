@@ -154,6 +154,17 @@ def test_a_quote_with_collapsed_line_breaks_is_still_marked_in_its_passage() -> 
     assert "<mark>" not in ui.marked_passage(passage, "Une phrase qui n'y est pas.")
 
 
+def test_an_excerpt_quoted_without_its_markdown_is_marked_across_headings_and_rules() -> None:
+    from gdpr_assistant import extraction, ui
+
+    slide = "# Fiche 5\n\n---\n\n## Obligatoire\n\nPour les traitements à **haut risque**\n\n## Facultative\n\nFin."
+    quote = extraction.plain(slide.rsplit("\n\n", 1)[0])
+    assert quote == "Fiche 5 Obligatoire Pour les traitements à haut risque Facultative"
+    before, rest = ui.marked_passage(slide, quote).split("<mark>")
+    marked, after = rest.split("</mark>")
+    assert before == "# " and marked.startswith("Fiche 5") and marked.endswith("Facultative") and "Fin." in after
+
+
 def test_refused_answer_is_labelled_and_shows_the_nearest_passages() -> None:
     from gdpr_assistant import ui
 

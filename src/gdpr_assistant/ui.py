@@ -243,9 +243,9 @@ def _show(text: str) -> str:
 
 def marked_passage(passage: str, quote: str) -> str:
     """The passage as HTML with the quoted span in ``<mark>``. The quote is the passage's own words, maybe cut
-    with …, maybe with its line breaks collapsed and Markdown bold dropped (a quoted sentence of a PDF)."""
+    with …, maybe with its line breaks collapsed and Markdown markup dropped (extraction.plain)."""
     words = quote.strip().strip("…").split()
-    found = re.search(r"[\s*]+".join(re.escape(w) for w in words), passage) if words else None
+    found = re.search(r"(?:[\s*#]|-{3,})+".join(re.escape(w) for w in words), passage) if words else None
     if found is None:
         return _show(passage.strip())
     at, end = found.span()

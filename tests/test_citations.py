@@ -162,6 +162,19 @@ def test_a_bare_figure_needs_the_question_context_in_the_passage() -> None:
     assert verify("4 [2].", passages, threshold=0.5, question=question).answer == ""
 
 
+def test_a_figure_keeps_its_unit_and_the_case_that_sets_its_magnitude() -> None:
+    # A PDF table as the Inserm note gives it: units in the header, figures lines below.
+    table = ("Modèle ChatGPT 5\nClaude\n\nGoogle\n\nGemini 2.5\n\nConsommation électrique\n(mWh)\n\n"
+             "434 455 426 144\n\nEffet sur le réchauffement climatique\n(mgCO2eq)\n\n181 184 169 8.13")
+    question = "Combien d'énergie électrique Gemini 2.5 consomme-t-il ?"
+    assert verify("426 mWh [1].", [table], threshold=0.5, question=question).sources == [0]
+    assert verify("Gemini 2.5 émet 169 mgCO2eq [1].", [table], threshold=0.5, question=question).sources == [0]
+    for wrong in ("426 kWh [1].", "426 MWh [1].", "Gemini 2.5 émet 169 gCO2eq [1]."):
+        assert verify(wrong, [table], threshold=0.5, question=question).answer == "", wrong
+    # Words after a figure are not units: "3 ans", "l'ensemble".
+    assert citations.units("3 ans, 2 l'ensemble, 1 ou 2, 50 %, 5 Go") == {"%", "Go"}
+
+
 def test_answer_label_is_not_part_of_the_claim() -> None:
     v = verify("Réponse : Le consentement doit être libre [2].", PASSAGES, threshold=0.5)
     assert v.answer == "Le consentement doit être libre [1]."

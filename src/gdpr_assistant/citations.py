@@ -74,6 +74,19 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(_ENUMERATOR.sub("", text))}
 
 
+# Units whose letters, and their case, set a magnitude: "426 kWh" for a table's "(mWh) … 426" is a
+# millionfold error whose figure is in the passage, and the word check would let it through.
+_UNIT = r"(?:[kMGTPmµ]?(?:Wh|W|gCO2(?:eq|e)?|g|B|o|Hz)|%|k?€)"
+_UNIT_AFTER_NUMBER = re.compile(r"\d\s?(" + _UNIT + r")(?![\w'’])")
+_UNIT_ANYWHERE = re.compile(r"(?<![^\W\d_])(" + _UNIT + r")(?![\w'’])")
+
+
+def units(text: str, attached: bool = True) -> set[str]:
+    """The units written right after a figure (or, ``attached=False``, anywhere: a table puts them in its
+    header), case kept."""
+    return set((_UNIT_AFTER_NUMBER if attached else _UNIT_ANYWHERE).findall(text))
+
+
 def rarity_weights(terms: set[str], idf: Mapping[str, float] | None) -> dict[str, float]:
     if not idf:
         return dict.fromkeys(terms, 1.0)
@@ -100,13 +113,13 @@ def lexical_support(claim: str, passage: str, idf: Mapping[str, float] | None = 
 def support(claim: str, passage: str, dense: float | None, dense_floor: float, dense_ceiling: float,
             idf: Mapping[str, float] | None = None, question: str = "", cross_lingual: bool = False) -> float:
     """0..1: the claim's new (rarity-weighted) content words found in the passage. Zero if a number of the
-    claim is missing from the passage.
+    claim, or the unit written after one, is missing from the passage.
 
     A claim in another language than its passage (an English answer over French guidance) shares few words
     with it: it may stand on the scaled dense similarity instead, but only if one of its distinctive new
     words (a name, a figure, the French form of a domain term) is in the passage. Dense similarity alone is no
     evidence: with this embedder a poem about Biarritz and a faithful translation score alike."""
-    if not numbers(claim) <= numbers(passage):
+    if not numbers(claim) <= numbers(passage) or not units(claim) <= units(passage, attached=False):
         return 0.0
     asked = set(tokenize(question))
     if numbers(claim) and not any(not t.isdigit() for t in set(tokenize(claim)) - asked) \

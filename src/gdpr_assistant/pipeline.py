@@ -385,6 +385,7 @@ class Assistant:
         passage_langs = [safety.detect_language(t) for t in texts]
         dense = self.claim_similarity(texts)
         seen: set[str] = set()
+        shown_terms: list[set[str]] = []  # the words of each claim shown so far
 
         def check(sentence: str) -> str | None:
             v = citations.verify(sentence, texts, s.support_threshold, dense, s.claim_dense_floor,
@@ -392,9 +393,14 @@ class Assistant:
                                  passage_langs=passage_langs)
             out = []
             for claim in v.claims:
-                key = " ".join(generation.tokenize(claim.text))
-                # Small models loop, and the last repeat is often cut short: a sentence already said adds nothing.
-                if any(k.startswith(key) for k in seen):
+                terms = generation.tokenize(claim.text)
+                key = " ".join(terms)
+                # Small models loop, and the last repeat is often cut short or reworded ("Non, il est obligé de
+                # …" after "L'organisme est obligé de …"): a sentence whose every word a shown one already says
+                # adds nothing. Only shown ones: a dropped claim must not hide the supported one that follows;
+                # and not a connective ("Ainsi :"), which has no word of its own.
+                if any(k.startswith(key) for k in seen) or \
+                        (len(set(terms)) > 1 and any(set(terms) <= shown for shown in shown_terms)):
                     continue
                 seen.add(key)
                 if not claim.kept or not claim.sources:
@@ -403,6 +409,7 @@ class Assistant:
                     elif claim.text:
                         out.append(claim.text)
                     continue
+                shown_terms.append(set(terms))
                 for src in claim.sources:
                     if src not in draft.shown:
                         draft.shown.append(src)

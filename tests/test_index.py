@@ -345,7 +345,10 @@ KILLABLE_INDEX = textwrap.dedent("""
         calls += 1
         if calls == 3:  # two batches of the new generation are in Chroma: the build is half-way
             print("MID-BUILD", flush=True)
-            time.sleep(600)
+            # Short sleeps, not one long one: the kernel may hand SIGINT to one of torch's or Chroma's threads,
+            # and a single sleep(600) in the main thread would not wake until it ends (seen once in a full run).
+            for _ in range(6000):
+                time.sleep(0.1)
         return real(self, texts)
 
     embedding.E5Embedder.embed_passages = embed_then_hang

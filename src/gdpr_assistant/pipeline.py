@@ -440,7 +440,7 @@ class Assistant:
 
     def _verdict(self, draft: _Draft, passages: Sequence[Any], question: str, lang: str) -> tuple[str, dict[int, str]]:
         """Why the draft cannot be shown ("" if it can), and the span each cited passage is quoted by."""
-        reason = citations.refusal_reason(draft.raw, supported=len(draft.shown))
+        reason = citations.refusal_reason(draft.raw, supported=len(draft.shown)) or ""
         # Shown like a fallback quote: the passage's words without its Markdown marks ("## Le consentement").
         spans = {src: extraction.plain(citations.best_quote(draft.quotes[src], passages[src].text))
                  for src in draft.shown}

@@ -234,7 +234,9 @@ def test_ask_json_schema(assistant: Assistant) -> None:
     data = json.loads(proc.stdout)
     assert set(data) >= {"question", "answer", "refused", "citations", "passages", "model", "timings"}
     assert isinstance(data["refused"], bool)
-    assert data["model"] == PACKAGED["fast"].name
+    # The model that wrote what is shown: the 0.5B, or the 1.5B where it wrote a failed draft again (how a
+    # draft of the 0.5B turns out differs between CPUs: a clean run on another machine escalated this one).
+    assert data["model"] == PACKAGED["default" if data["kind"] == "escalated" else "fast"].name
     assert set(data["timings"]) >= {"retrieval_s", "ttft_s", "total_s", "prompt_tokens", "completion_tokens"}
     for c in data["citations"]:
         assert set(c) >= {"n", "doc", "location", "quote"}

@@ -92,7 +92,7 @@ def main() -> None:
             total = time.perf_counter() - t0
             assert answer is not None and not isinstance(answer, str)
             hits = answer.passages
-            messages = assistant.prompt_messages(answer.question, answer.question, hits, answer.lang)
+            messages = assistant.prompt_messages(answer.question, hits, answer.lang)
             runs.append({"question": q, "refused": answer.refused, "pipeline_first_output_s": first,
                          "pipeline_ttft_s": answer.timings["ttft_s"] + answer.timings["retrieval_s"],
                          "pipeline_total_s": total, "prompt_tokens": answer.timings["prompt_tokens"],

@@ -85,7 +85,7 @@ def trim_passage(text: str, query: str, max_chars: int, idf: Mapping[str, float]
 
 
 def build_messages(question: str, passages: Sequence[Passage], titles: dict[str, str], lang: str,
-                   max_passage_chars: int, history: Sequence[tuple[str, str]] = (), focus: str = "",
+                   max_passage_chars: int, focus: str = "",
                    idf: Mapping[str, float] | None = None) -> list[dict[str, str]]:
     """``focus``: the text passages are trimmed towards (the question plus its French glossary terms), its
     words weighted by their rarity in ``idf``."""
@@ -95,11 +95,7 @@ def build_messages(question: str, passages: Sequence[Passage], titles: dict[str,
         # A short label only: small models copy long headers into their answers.
         head = f"[{n}] ({titles.get(p.doc, p.doc)[:48].rstrip()})"
         blocks.append(f"{head}\n{trim_passage(p.text, focus or question, max_passage_chars, idf)}")
-    context = ""
-    if history:
-        prev = "\n".join(f"- {q}" for q, _ in history[-2:])
-        context = ("Questions précédentes :\n" if lang == "fr" else "Previous questions:\n") + prev + "\n\n"
-    user = (f"{label_excerpts} :\n\n" + "\n\n".join(blocks) + f"\n\n{context}{label_q} : {question}\n{label_a} :")
+    user = (f"{label_excerpts} :\n\n" + "\n\n".join(blocks) + f"\n\n{label_q} : {question}\n{label_a} :")
     return [{"role": "system", "content": INSTRUCTIONS[lang]}, {"role": "user", "content": user}]
 
 

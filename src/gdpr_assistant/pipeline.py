@@ -304,7 +304,11 @@ class Assistant:
         retriever = self.retriever()
         query = question
         if history and len(question.split()) < 15:
-            query = f"{history[-1][0]} {question}"  # follow-ups ("et pour la santé ?") need the topic
+            # A follow-up ("et pour la santé ?") is read with the previous question everywhere: in retrieval, in
+            # the prompt (a list of earlier questions above it left the models refusing follow-ups they answer
+            # when asked in one piece), by the claim checks and by the quote judge (alone, "quelles qualités
+            # doit-il réunir ?" had a sentence on the quality of a database quoted).
+            query = f"{history[-1][0]} {question}"
         hits = retriever.search(query, k or s.answer_k)
         # A passage that gives the assistant orders (prompt injection in a user's file) stays visible in search
         # but never enters a prompt, and the user is told which document carries it.
@@ -321,26 +325,26 @@ class Assistant:
             return
 
         passages = [h.passage for h in hits]
-        messages = self.prompt_messages(question, query, hits, lang, history)
+        messages = self.prompt_messages(query, hits, lang)
         draft = _Draft()
-        yield from self._write(self.llm(), messages, passages, question, lang, stats, draft)
+        yield from self._write(self.llm(), messages, passages, query, lang, stats, draft)
         timings.update(ttft_s=round(stats.ttft_s, 3), prompt_tokens=stats.prompt_tokens,
                        completion_tokens=stats.completion_tokens)
-        reason, spans = self._verdict(draft, passages, question, lang)
+        reason, spans = self._verdict(draft, passages, query, lang)
         kind = "answer"
         if reason:
-            found = self.quote_instead(question, [p.text for p in passages], lang, stats)
+            found = self.quote_instead(query, [p.text for p in passages], lang, stats)
             streamed = bool(draft.kept)  # what is shown next starts after a blank line
             if found is None and self.escalates():
                 # The last try before refusing: the judge model, larger than the one that wrote the draft
                 # (--fast), writes from the same prompt, and the same checks decide.
                 t1 = time.perf_counter()
                 second, second_stats = _Draft(lead="\n\n" if streamed else ""), generation.GenerationStats()
-                yield from self._write(self.judge_llm(), messages, passages, question, lang, second_stats, second)
+                yield from self._write(self.judge_llm(), messages, passages, query, lang, second_stats, second)
                 timings["escalation_s"] = round(time.perf_counter() - t1, 3)
                 timings["prompt_tokens"] = stats.prompt_tokens + second_stats.prompt_tokens
                 timings["completion_tokens"] = stats.completion_tokens + second_stats.completion_tokens
-                second_reason, spans = self._verdict(second, passages, question, lang)
+                second_reason, spans = self._verdict(second, passages, query, lang)
                 second.raw = f"{draft.raw}\n\n{second.raw}"  # both drafts, for --verbose and the evaluation
                 second.dropped[:0] = draft.dropped
                 streamed = streamed or bool(second.kept)
@@ -451,13 +455,12 @@ class Assistant:
                 reason = f"the answer and its quotes do not address the question ({coverage:.2f})"
         return reason, spans
 
-    def prompt_messages(self, question: str, query: str, hits: Sequence[Hit], lang: str,
-                        history: Sequence[tuple[str, str]] = ()) -> list[dict[str, str]]:
+    def prompt_messages(self, question: str, hits: Sequence[Hit], lang: str) -> list[dict[str, str]]:
         """The chat messages sent to the model (public so the benchmark can replay the exact prompt)."""
         retriever = self.retriever()
         return generation.build_messages(question, [h.passage for h in hits], self.titles(), lang,
-                                         self.settings.max_passage_chars, history,
-                                         focus=retriever.expand(query), idf=retriever.idf)
+                                         self.settings.max_passage_chars, focus=retriever.expand(question),
+                                         idf=retriever.idf)
 
     def quote_instead(self, question: str, passages: Sequence[str], lang: str,
                       stats: generation.GenerationStats) -> extraction.Extract | None:

@@ -17,7 +17,7 @@ from gdpr_assistant import generation
 from gdpr_assistant.citations import NOT_COVERED
 from gdpr_assistant.extraction import plain
 from gdpr_assistant.models import PACKAGED, ModelError, resolve_model
-from gdpr_assistant.pipeline import Assistant
+from gdpr_assistant.pipeline import Answer, Assistant
 from gdpr_assistant.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -168,6 +168,40 @@ def test_a_reworded_repeat_of_a_shown_sentence_is_shown_once(assistant: Assistan
     answer = assistant.ask("Quelles qualités doit réunir le consentement ?")
     assert not answer.refused and answer.kind == "answer", answer.refusal_reason
     assert answer.answer.count("consentement") == 1 and "univoque [1]." in answer.answer, answer.answer
+
+
+def test_numbered_repeats_are_shown_once(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "1. …", "2. …": the same sentence under another list number adds nothing either.
+    def loops(llm: object, *args: object, **kwargs: object) -> Iterator[str]:
+        yield "1. Le consentement doit être libre, spécifique, éclairé et univoque [1].\n"
+        yield "2. Le consentement doit être libre, spécifique, éclairé et univoque [1].\n"
+
+    monkeypatch.setattr(generation, "generate", loops)
+    answer = assistant.ask("Quelles qualités doit réunir le consentement ?")
+    assert not answer.refused and answer.answer.count("consentement") == 1, answer.answer
+
+
+def test_a_count_asked_and_no_figure_given_is_refused_before_anything_is_shown(
+        assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every sentence is supported by its passage, but a question about an amount or a count is not answered
+    # without a figure; nothing may be streamed above the refusal. No quote judge, so no fallback either.
+    def restates(llm: object, *args: object, **kwargs: object) -> Iterator[str]:
+        yield "Le consentement doit être libre, spécifique, éclairé et univoque [1]. "
+
+    monkeypatch.setattr(generation, "generate", restates)
+    base = assistant.settings
+    assistant.settings = base.model_copy(update={"quote_judge": ""})
+    try:
+        # The first question's words are all in the sentence or its passage: only the missing count refuses it.
+        for question, reason in (("Combien de personnes doivent donner un consentement libre et éclairé ?",
+                                  "the question asks for an amount or a count and the answer gives none"),
+                                 ("Quelles qualités doit réunir le consentement ?", "")):
+            events = list(assistant.ask_stream(question))
+            answer, streamed = events[-1], "".join(e for e in events if isinstance(e, str))
+            assert isinstance(answer, Answer) and answer.refusal_reason == reason, (question, answer.answer)
+            assert answer.refused is bool(reason) and ("univoque" in streamed) is not bool(reason), streamed
+    finally:
+        assistant.settings = base
 
 
 def test_only_a_larger_judge_writes_again(assistant: Assistant) -> None:

@@ -251,3 +251,19 @@ def test_a_numbered_list_of_the_passage_items_is_a_claim_it_supports() -> None:
     assert v.claims[0].kept and v.sources == [0]
     assert citations.numbers("1. Les méthodes\n2) Les 9 participants en 2023") == {"9", "2023"}
     assert citations.is_meta("La question ne porte pas sur ce point.")
+
+
+def test_a_question_about_an_amount_or_a_count_wants_a_figure() -> None:
+    asks = citations.asks_for_a_quantity
+    assert asks("Jusqu'à quel montant la CNIL peut-elle sanctionner une entreprise ?")
+    assert asks("Combien d'experts composaient le groupe ?") and asks("How many hours do we have?")
+    # Durations can be answered in words ("la durée du projet"); other questions are not about quantities.
+    assert not asks("Combien de temps puis-je garder ma base ?") and not asks("How long may I keep it?")
+    assert not asks("Quelle base légale pour entraîner un modèle ?")
+    states = citations.states_a_quantity
+    assert states("La CNIL a reçu 9 réponses [1].") and states("Trois experts le composaient [2].")
+    assert states("Cinq cents organisations l'ont testée.") and states("Fifty-two experts [1].")
+    # Neither a citation mark, nor a list number, nor an article is a figure.
+    assert not states("1. La CNIL peut sanctionner une entreprise si elle viole le principe de minimisation [1].")
+    assert not states("Une entreprise peut être sanctionnée [3].") and not states("One respondent said so [1].")
+    assert citations.without_enumerator("2. La CNIL peut sanctionner") == "La CNIL peut sanctionner"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gdpr_assistant.glossary import expansion
-from gdpr_assistant.lexical import tokenize
+from gdpr_assistant.lexical import fold, tokenize
 
 _CITE = re.compile(r"\s*\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
 # A claim ends at a sentence end or a closed citation followed by a new sentence or bullet; a list introduced
@@ -72,6 +72,35 @@ _ENUMERATOR = re.compile(r"^\s*\d{1,2}[.)]\s+", re.MULTILINE)
 
 def numbers(text: str) -> set[str]:
     return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(_ENUMERATOR.sub("", text))}
+
+
+def without_enumerator(text: str) -> str:
+    """The text of a list item without its number: "2. La CNIL…" repeats "1. La CNIL…"."""
+    return _ENUMERATOR.sub("", text)
+
+
+# "Jusqu'à quel montant…", "How many hours…": a question about an amount or a count is answered by a figure, in
+# digits or in words. Durations are left out ("combien de temps", "how long"): "la durée du projet" answers them.
+_QUANTITY_QUESTION = re.compile(
+    r"\bcombien\b(?!\s+de\s+temps)|\bquel(?:le)?s?\s+(?:montant|nombre|somme|pourcentage|quantite)\b"
+    r"|\bhow\s+(?:many|much)\b(?!\s+time)|\bwhat\s+(?:amount|number|percentage|share)\b")
+# Number words, folded; not "un"/"une"/"one", which are mostly articles and pronouns.
+_NUMBER_WORD = re.compile(
+    r"\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante"
+    r"|soixante|cents?|mille|millions?|milliards?|dizaines?|centaines?|milliers?|moitie|two|three|four|five"
+    r"|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundreds?|thousands?|billions?"
+    r"|dozens?|half)\b")
+_CITATION_MARK = re.compile(r"\[\d+\]")
+
+
+def asks_for_a_quantity(question: str) -> bool:
+    return bool(_QUANTITY_QUESTION.search(fold(question)))
+
+
+def states_a_quantity(text: str) -> bool:
+    """Whether the text gives a figure (citation marks and list numbers are not figures)."""
+    text = _CITATION_MARK.sub("", text)
+    return bool(numbers(text)) or bool(_NUMBER_WORD.search(fold(text)))
 
 
 # Units whose letters, and their case, set a magnitude: "426 kWh" for a table's "(mWh) … 426" is a

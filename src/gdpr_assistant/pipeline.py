@@ -50,6 +50,7 @@ class _Draft:
     lead: str = ""  # written before its first sentence (a blank line after text already shown)
     raw: str = ""
     kept: list[str] = field(default_factory=list)  # verified sentences, citations renumbered
+    streamed: int = 0  # how many of them were shown as they came (see _write: some wait for a figure)
     shown: list[int] = field(default_factory=list)  # 0-based passages in order of their citation number
     quotes: dict[int, list[str]] = field(default_factory=dict)  # claims resting on each passage
     dropped: list[str] = field(default_factory=list)  # sentences no passage supported
@@ -334,7 +335,7 @@ class Assistant:
         kind = "answer"
         if reason:
             found = self.quote_instead(query, [p.text for p in passages], lang, stats)
-            streamed = bool(draft.kept)  # what is shown next starts after a blank line
+            streamed = draft.streamed > 0  # what is shown next starts after a blank line
             if found is None and self.escalates():
                 # The last try before refusing: the judge model, larger than the one that wrote the draft
                 # (--fast), writes from the same prompt, and the same checks decide.
@@ -347,7 +348,7 @@ class Assistant:
                 second_reason, spans = self._verdict(second, passages, query, lang)
                 second.raw = f"{draft.raw}\n\n{second.raw}"  # both drafts, for --verbose and the evaluation
                 second.dropped[:0] = draft.dropped
-                streamed = streamed or bool(second.kept)
+                streamed = streamed or second.streamed > 0
                 if second_reason:
                     reason = f"{reason}; the larger model's draft: {second_reason}"
                 else:
@@ -397,12 +398,13 @@ class Assistant:
                                  passage_langs=passage_langs)
             out = []
             for claim in v.claims:
-                terms = generation.tokenize(claim.text)
+                terms = generation.tokenize(citations.without_enumerator(claim.text))
                 key = " ".join(terms)
                 # Small models loop, and the last repeat is often cut short or reworded ("Non, il est obligé de
                 # …" after "L'organisme est obligé de …"): a sentence whose every word a shown one already says
                 # adds nothing. Only shown ones: a dropped claim must not hide the supported one that follows;
-                # and not a connective ("Ainsi :"), which has no word of its own.
+                # and not a connective ("Ainsi :"), which has no word of its own. A list number is not a word:
+                # "2. La CNIL peut…" repeats "1. La CNIL peut…" (the 0.5B looped so on dev q032 on one machine).
                 if any(k.startswith(key) for k in seen) or \
                         (len(set(terms)) > 1 and any(set(terms) <= shown for shown in shown_terms)):
                     continue
@@ -424,11 +426,20 @@ class Assistant:
                 out.append(f"{text.rstrip('.!?')} {marks}{end}")
             return " ".join(out) if out else None
 
+        # A question about an amount or a count: nothing is streamed before a figure, since without one the
+        # answer is refused (see _verdict) and what was streamed would stand above the refusal.
+        wants_figure = citations.asks_for_a_quantity(question)
+
         def emit(sentence: str) -> Iterator[str]:
             text = check(sentence)
-            if text:
-                draft.kept.append(text)
-                yield (draft.lead if len(draft.kept) == 1 else " ") + text
+            if not text:
+                return
+            draft.kept.append(text)
+            if wants_figure and not any(map(citations.states_a_quantity, draft.kept)):
+                return
+            for held in draft.kept[draft.streamed:]:
+                yield (draft.lead if draft.streamed == 0 else " ") + held
+                draft.streamed += 1
 
         pending = ""
         for delta in generation.generate(llm, messages, len(passages), s.max_answer_tokens, s.temperature,
@@ -453,6 +464,11 @@ class Assistant:
                                                    self.retriever().idf, lang)
             if coverage < self.settings.min_question_coverage:
                 reason = f"the answer and its quotes do not address the question ({coverage:.2f})"
+            elif citations.asks_for_a_quantity(question) and not any(map(citations.states_a_quantity, draft.kept)):
+                # Restating the question with a condition from a passage ("la CNIL peut sanctionner… si elle a
+                # entraîné un modèle en violation du principe de minimisation") passes every check above; the
+                # 0.5B answered dev q032 so on one machine of two.
+                reason = "the question asks for an amount or a count and the answer gives none"
         return reason, spans
 
     def prompt_messages(self, question: str, hits: Sequence[Hit], lang: str) -> list[dict[str, str]]:

@@ -32,7 +32,7 @@ def main() -> None:
         item = json.loads(line)
         answer = assistant.ask(item["question"], history=[(item["previous"], "")])
         outcome = "refused" if answer.refused else answer.kind
-        docs = ", ".join(sorted({c.doc.split("-2")[0] for c in answer.citations}))
+        docs = ", ".join(sorted({c.doc for c in answer.citations}))
         shown = (answer.citations[0].quote if answer.kind == "extract" else answer.answer)[:90].replace("\n", " ")
         print(f"| {item['id']} | {item['question']} | {outcome} | {docs} | {shown} |", flush=True)
         rows.append({**item, **answer.as_dict()})

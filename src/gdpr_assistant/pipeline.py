@@ -51,6 +51,8 @@ class _Draft:
     raw: str = ""
     kept: list[str] = field(default_factory=list)  # verified sentences, citations renumbered
     streamed: int = 0  # how many of them were shown as they came (see _write: some wait for a figure)
+    needs_figure: bool = False  # the question asks for an amount or a count
+    has_figure: bool = False  # a kept sentence gives one
     shown: list[int] = field(default_factory=list)  # 0-based passages in order of their citation number
     quotes: dict[int, list[str]] = field(default_factory=dict)  # claims resting on each passage
     dropped: list[str] = field(default_factory=list)  # sentences no passage supported
@@ -428,14 +430,15 @@ class Assistant:
 
         # A question about an amount or a count: nothing is streamed before a figure, since without one the
         # answer is refused (see _verdict) and what was streamed would stand above the refusal.
-        wants_figure = citations.asks_for_a_quantity(question)
+        draft.needs_figure = citations.asks_for_a_quantity(question)
 
         def emit(sentence: str) -> Iterator[str]:
             text = check(sentence)
             if not text:
                 return
             draft.kept.append(text)
-            if wants_figure and not any(map(citations.states_a_quantity, draft.kept)):
+            draft.has_figure = draft.has_figure or citations.states_a_quantity(text)
+            if draft.needs_figure and not draft.has_figure:
                 return
             for held in draft.kept[draft.streamed:]:
                 yield (draft.lead if draft.streamed == 0 else " ") + held
@@ -464,7 +467,7 @@ class Assistant:
                                                    self.retriever().idf, lang)
             if coverage < self.settings.min_question_coverage:
                 reason = f"the answer and its quotes do not address the question ({coverage:.2f})"
-            elif citations.asks_for_a_quantity(question) and not any(map(citations.states_a_quantity, draft.kept)):
+            elif draft.needs_figure and not draft.has_figure:
                 # Restating the question with a condition from a passage ("la CNIL peut sanctionner… si elle a
                 # entraîné un modèle en violation du principe de minimisation") passes every check above; the
                 # 0.5B answered dev q032 so on one machine of two.

@@ -3,7 +3,7 @@
 For each model (default 1.5B, fast 0.5B) and each question: the pipeline's time to first token and total
 time, then llama.cpp alone generating from the very prompt the pipeline built (same messages, grammar,
 sampling, refusal bias on the first token), in the same order so that both see the same KV-cache reuse.
-Where the pipeline's draft failed and it had the judge model rate a quote (extraction.py), llama.cpp alone
+Where the pipeline's draft failed and it had the judge model rate a quote (verification/quotes.py), llama.cpp alone
 rates the same quote too, and where the larger judge then wrote the answer again (--fast), llama.cpp alone
 has it generate from the same prompt too, so that both do the same model work. The ratio of medians is the
 pipeline's overhead (retrieval, verification of citations, dense support checks); a second ratio compares
@@ -21,46 +21,71 @@ import resource
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
-from gdpr_assistant import extraction, generation
+from gdpr_assistant.answer.pipeline import Snapshot
+from gdpr_assistant.assistant import Assistant
+from gdpr_assistant.drafting.prompt import NOT_COVERED, answer_grammar
+from gdpr_assistant.models.backend import GenerationStats, ModelBackend
+from gdpr_assistant.models.llama import LlamaCppBackend, _RefusalBias
 from gdpr_assistant.offline import install_egress_guard
-from gdpr_assistant.pipeline import Assistant
 from gdpr_assistant.settings import get_settings
+from gdpr_assistant.verification import quotes
+from gdpr_assistant.verification.judge import judge_quote
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 
 
+def raw_llama(backend: ModelBackend) -> LlamaCppBackend:
+    if not isinstance(backend, LlamaCppBackend):
+        raise SystemExit(f"{backend.name} is not a llama.cpp model: there is no llama.cpp alone to compare with.")
+    return backend
+
+
 def llama_alone(assistant: Assistant, messages: list[dict[str, str]], n_passages: int,
-                llm: Any = None) -> tuple[float, float, int]:
+                backend: ModelBackend | None = None) -> tuple[float, float, int]:
+    """llama.cpp alone (its ``Llama``, no backend code around it) on the pipeline's prompt: same messages, grammar,
+    sampling, and the same refusal bias on the first token (the processor the backend installs)."""
+    from llama_cpp import LlamaGrammar, LogitsProcessorList
+
     s = assistant.settings
-    stats = generation.GenerationStats()
-    for _ in generation.generate(llm or assistant.llm(), messages, n_passages, s.max_answer_tokens, s.temperature,
-                                 s.seed, stats, s.refusal_bias):
-        pass
+    model = raw_llama(backend or assistant.models.answerer())
+    stats = GenerationStats()
+    grammar = LlamaGrammar.from_string(answer_grammar(n_passages), verbose=False)
+    bias = LogitsProcessorList([_RefusalBias(*model._first_tokens(NOT_COVERED), s.trust.refusal_bias, stats)])
+    t0 = time.perf_counter()
+    stream = model.llm.create_chat_completion(messages=messages, max_tokens=s.answer.max_answer_tokens,
+                                              temperature=s.models.temperature, top_k=1, seed=s.models.seed,
+                                              grammar=grammar, logits_processor=bias, stream=True)
+    for chunk in stream:
+        if chunk["choices"][0].get("delta", {}).get("content"):
+            if not stats.completion_tokens:
+                stats.ttft_s = time.perf_counter() - t0
+            stats.completion_tokens += 1
+    stats.total_s = time.perf_counter() - t0
     return stats.ttft_s, stats.total_s, stats.completion_tokens
 
 
-def judge_alone(assistant: Assistant, question: str, passages: list[str], lang: str, sentence: bool,
-                excerpt: bool) -> float:
+def judge_alone(assistant: Assistant, snap: Snapshot, question: str, passages: list[str], lang: str,
+                sentence: bool, excerpt: bool) -> float:
     """The pipeline's quote judgements, replayed: same sentence and excerpt, same judge, same cache handling."""
-    s = assistant.settings
-    idf = assistant.retriever().idf
-    quotes = []
+    t = assistant.settings.trust
+    idf = snap.retriever.idf
+    texts = []
     if sentence:
-        found = extraction.extract(question, passages, idf, lang, s.min_question_coverage, s.extract_min_known)
+        found = quotes.extract(question, passages, idf, lang, t.min_question_coverage, t.extract_min_known)
         assert found is not None
-        quotes.append(found.quote)
+        texts.append(found.quote)
     if excerpt:
-        wider = extraction.excerpt(question, passages, idf, lang, s.min_question_coverage, s.extract_min_known,
-                                   s.excerpt_max_chars, assistant.retriever().expand(question))
+        wider = quotes.excerpt(question, passages, idf, lang, t.min_question_coverage, t.extract_min_known,
+                               t.excerpt_max_chars, snap.retriever.expand(question))
         assert wider is not None
-        quotes.append(wider.quote)
-    judge = assistant.judge_llm()
+        texts.append(wider.quote)
+    judge = assistant.models.judge()
+    assert judge is not None
     t0 = time.perf_counter()
-    for quote in quotes:
-        generation.judge_quote(judge, question, quote, lang, keep_cache=judge is assistant.llm())
+    for quote in texts:
+        judge_quote(judge, question, quote, lang)
     return time.perf_counter() - t0
 
 
@@ -77,8 +102,8 @@ def main() -> None:
     questions = [it["question"] for it in items if it["type"] in ("fact", "list")][: args.questions]
     results = {}
     for model in args.models.split(","):
-        assistant = Assistant(get_settings().model_copy(update={"llm": model}))
-        assistant.llm()
+        assistant = Assistant(get_settings().replace(llm=model))
+        assistant.models.answerer()  # loaded before the clock starts
         assistant.ask("Quelles qualités doit réunir le consentement ?")  # warm-up: index, model, caches
         runs = []
         for q in questions:
@@ -92,7 +117,8 @@ def main() -> None:
             total = time.perf_counter() - t0
             assert answer is not None and not isinstance(answer, str)
             hits = answer.passages
-            messages = assistant.prompt_messages(answer.question, hits, answer.lang)
+            snap = assistant.snapshot()
+            messages = assistant.pipeline.prompt_messages(snap, answer.question, hits, answer.lang)
             runs.append({"question": q, "refused": answer.refused, "pipeline_first_output_s": first,
                          "pipeline_ttft_s": answer.timings["ttft_s"] + answer.timings["retrieval_s"],
                          "pipeline_total_s": total, "prompt_tokens": answer.timings["prompt_tokens"],
@@ -101,7 +127,7 @@ def main() -> None:
                          "judged": (answer.quote_margin is not None, answer.excerpt_margin is not None),
                          "pipeline_judge_s": answer.timings["judge_s"],
                          "escalated": "escalation_s" in answer.timings,
-                         "judge_input": (answer.question, [h.passage.text for h in hits], answer.lang)})
+                         "judge_input": (snap, answer.question, [h.passage.text for h in hits], answer.lang)})
         for run in runs:
             if run["refused"] and not run["completion_tokens"]:
                 continue  # refused before generation: nothing for llama.cpp alone to compare with
@@ -109,7 +135,7 @@ def main() -> None:
             ttft, total, tokens = llama_alone(assistant, messages, run["n_passages"])
             judge = judge_alone(assistant, *run["judge_input"], *run["judged"]) if any(run["judged"]) else 0.0
             if run["escalated"]:
-                judge += llama_alone(assistant, messages, run["n_passages"], assistant.judge_llm())[1]
+                judge += llama_alone(assistant, messages, run["n_passages"], assistant.models.judge())[1]
             run.update(llama_ttft_s=ttft, llama_answer_s=total, llama_judge_s=judge, llama_total_s=total + judge,
                        llama_tokens=tokens)
         timed = [r for r in runs if "llama_total_s" in r]

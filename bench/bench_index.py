@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gdpr_assistant.pipeline import Assistant
+from gdpr_assistant.assistant import Assistant
 from gdpr_assistant.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,10 +69,10 @@ def cli_noop(settings: Any) -> tuple[float, float, float, str]:
     Returns wall seconds, CPU seconds (what it would take on an idle machine, near enough), peak RSS in MiB
     (from a second run) and its output.
     """
-    env = {**os.environ, "ASK_CORPUS_DIR": str(settings.corpus_dir), "ASK_INDEX_DIR": str(settings.index_dir),
-           "ASK_EMBEDDER": settings.embedder}
+    env = {**os.environ, "ASK_CORPUS_DIR": str(settings.corpus.corpus_dir),
+           "ASK_INDEX_DIR": str(settings.corpus.index_dir), "ASK_EMBEDDER": settings.corpus.embedder}
     ask = Path(sys.executable).parent / "ask"
-    cmd = [str(ask)] if ask.exists() else [sys.executable, "-m", "gdpr_assistant.cli"]
+    cmd = [str(ask)] if ask.exists() else [sys.executable, "-m", "gdpr_assistant.interfaces.cli"]
     t0, cpu0 = time.perf_counter(), children_cpu_s()
     proc = subprocess.run([*cmd, "index"], capture_output=True, text=True, env=env, timeout=600)
     seconds, cpu = time.perf_counter() - t0, children_cpu_s() - cpu0
@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     questions = load_questions(args.questions)
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         base = get_settings()
-        settings = base.model_copy(update={"corpus_dir": args.corpus, "index_dir": Path(tmp) / "index",
-                                           "embedder": args.embedder or base.embedder}).resolved()
+        settings = base.replace(corpus_dir=args.corpus, index_dir=Path(tmp) / "index",
+                                embedder=args.embedder or base.corpus.embedder)
         load_before = os.getloadavg()[0]
         assistant = Assistant(settings)
 
@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         load_after = os.getloadavg()[0]
 
         return {
-            "corpus": str(settings.corpus_dir), "documents": len(report.added), "passages": report.passages,
-            "embedder": embedder.id, "threads": settings.n_threads, "questions": len(questions),
+            "corpus": str(settings.corpus.corpus_dir), "documents": len(report.added), "passages": report.passages,
+            "embedder": embedder.id, "threads": settings.models.n_threads, "questions": len(questions),
             "rounds": args.rounds, "warmup": args.warmup,
             "embedder_load_s": round(embedder_load_s, 3),
             "full_build_s": round(build_s, 2),

@@ -1,11 +1,12 @@
 """Calibrate the cross-lingual support check: when does an English claim stand on a French passage?
 
 An English answer shares few words with the French guidance, so a claim may stand on its dense similarity to
-the passage's closest sentence (``Assistant.claim_similarity``), scaled between ``claim_dense_floor`` and
-``claim_dense_ceiling``, if one of its distinctive words is in the passage (``citations.support``). This script
-reads ``bench/data/crosslingual.jsonl``: corpus sentences (``fr``, copied from ``doc``), a faithful English
-translation (``en``) and a near miss on the same topic that the sentence does not support (``en_wrong``: a
-figure, the actor or the polarity changed, or another fact). The set was written apart from the dev questions.
+the passage's closest sentence (``verification.crosslingual.sentence_similarity``), scaled between
+``claim_dense_floor`` and ``claim_dense_ceiling``, if one of its distinctive words is in the passage
+(``verification.claims.support``). This script reads ``bench/data/crosslingual.jsonl``: corpus sentences
+(``fr``, copied from ``doc``), a faithful English translation (``en``) and a near miss on the same topic that the
+sentence does not support (``en_wrong``: a figure, the actor or the polarity changed, or another fact). The set
+was written apart from the dev questions.
 
 For each item it scores three pairs: the translation against the passage that holds the sentence (should
 stand), the near miss against that passage (should not) and the translation against the closest other passage
@@ -25,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
-from gdpr_assistant import citations
-from gdpr_assistant.pipeline import Assistant
+from gdpr_assistant.assistant import Assistant
+from gdpr_assistant.verification.claims import support
+from gdpr_assistant.verification.crosslingual import sentence_similarity
 
 MIDPOINTS = (0.84, 0.85, 0.86, 0.865, 0.87, 0.875, 0.88, 0.89)
 
@@ -65,11 +67,11 @@ def main() -> None:
         for claim, pid in got:
             text = by_id[pid].text
             q = embed.embed_query(claim)
-            sentence.append(assistant.claim_similarity([text])(claim, 0))
+            sentence.append(sentence_similarity(embed, [text])(claim, 0))
             whole.append(float(np.asarray(retriever.stored_embeddings([pid])[0], dtype=np.float32) @ q))
             # support() with dense similarities that always / never pass shows what the other checks decide.
-            lexical.append(citations.support(claim, text, 0.0, 0.5, 0.6, retriever.idf, "", True))
-            anchored.append(citations.support(claim, text, 1.0, 0.5, 0.6, retriever.idf, "", True))
+            lexical.append(support(claim, text, 0.0, 0.5, 0.6, retriever.idf, "", True))
+            anchored.append(support(claim, text, 1.0, 0.5, 0.6, retriever.idf, "", True))
         scores[name] = {"sentence": sentence, "passage": whole, "lexical": lexical, "anchored": anchored}
 
     print(f"\n{sum(len(v) for v in pairs.values()) // 3} items; dense similarity quantiles (10/25/50/75/90 %):\n")
@@ -79,10 +81,10 @@ def main() -> None:
                  for k in ("sentence", "passage")]
         print(f"| {name} | {cells[0]} | {cells[1]} |")
 
-    t = s.support_threshold
+    t = s.trust.support_threshold
     print(f"\nShare of claims that stand (support ≥ {t}) by the sentence similarity at which scaled support reaches "
           f"{t}; 'passage' is the former check (whole passage, midpoint "
-          f"{s.dense_floor + t * (s.dense_ceiling - s.dense_floor):.3f}):\n")
+          f"{s.trust.dense_floor + t * (s.trust.dense_ceiling - s.trust.dense_floor):.3f}):\n")
     print("| midpoint | " + " | ".join(pairs) + " |\n|---|" + "---|" * len(pairs))
 
     def stands(sc: dict[str, list[float]], key: str, mid: float) -> float:
@@ -90,12 +92,12 @@ def main() -> None:
               for lex, anc, d in zip(sc["lexical"], sc["anchored"], sc[key], strict=True)]
         return float(np.mean(ok))
 
-    former = s.dense_floor + t * (s.dense_ceiling - s.dense_floor)
+    former = s.trust.dense_floor + t * (s.trust.dense_ceiling - s.trust.dense_floor)
     print("| passage | " + " | ".join(f"{stands(sc, 'passage', former):.2f}" for sc in scores.values()) + " |")
     for mid in MIDPOINTS:
         print(f"| {mid} | " + " | ".join(f"{stands(sc, 'sentence', mid):.2f}" for sc in scores.values()) + " |")
-    now = s.claim_dense_floor + t * (s.claim_dense_ceiling - s.claim_dense_floor)
-    print(f"\nConfigured: claim_dense_floor {s.claim_dense_floor}, ceiling {s.claim_dense_ceiling} "
+    now = s.trust.claim_dense_floor + t * (s.trust.claim_dense_ceiling - s.trust.claim_dense_floor)
+    print(f"\nConfigured: claim_dense_floor {s.trust.claim_dense_floor}, ceiling {s.trust.claim_dense_ceiling} "
           f"(midpoint {now:.3f}).")
 
 

@@ -4,11 +4,12 @@ Run the answer evaluation with ``ASK_REFUSAL_BIAS=inf``: each item then records 
 refusal margin (log-odds of the refusal literal against its best answer start) and the draft it writes when
 it does not refuse. With greedy decoding the bias acts on the first token only, so for any bias ``b`` the
 outcome is exact: an item whose margin exceeds ``b`` is refused, any other gives the recorded draft. The
-drafts are checked again here with the current citation checker (so the table follows changes to
-``citations.py`` without generating again) and the current question-coverage floor.
+drafts are checked again here by the verifier the product runs (:class:`DraftVerifier`, so the table follows
+changes to the checks without generating again), with its verdict: supported claims, question coverage, a figure
+for a question about an amount.
 
 When a draft fails, the pipeline quotes the best-covering passage sentence instead of refusing if the judge
-model finds that it answers the question (:mod:`extraction`, ``quote_judge``, ``quote_judge_min``), else the
+model finds that it answers the question (:mod:`verification.quotes`, ``quote_judge``, ``quote_judge_min``), else the
 best excerpt if the judge says yes to it (``quote_excerpt_judge_min``). The judge rates each item's sentence
 and excerpt here (``ASK_QUOTE_JUDGE=fast`` to rate with the 0.5B); a second table sweeps the sentence
 threshold, a third the excerpt threshold, at the configured bias.
@@ -30,10 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
-from gdpr_assistant import citations, extraction, generation
-from gdpr_assistant.evaluation import keypoint_covered, load_items
-from gdpr_assistant.pipeline import Assistant
-from gdpr_assistant.safety import detect_language
+from gdpr_assistant.assistant import Assistant
+from gdpr_assistant.evaluation.harness import keypoint_covered, load_items
+from gdpr_assistant.text.language import detect_language
+from gdpr_assistant.verification import quotes
+from gdpr_assistant.verification.claims import question_coverage
+from gdpr_assistant.verification.crosslingual import sentence_similarity
+from gdpr_assistant.verification.judge import judge_quote
+from gdpr_assistant.verification.verifier import DraftVerifier, Evidence
 
 NON_ANSWERABLE = ("unanswerable", "adversarial")
 BIASES = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, math.inf)
@@ -49,31 +54,34 @@ def recheck(assistant: Assistant, row: dict[str, Any], item: dict[str, Any]) -> 
     retriever = assistant.retriever()
     passages = row["answer_passages"]
     texts = [p["text"] for p in passages]
-    v = citations.verify(row["draft"], texts, s.support_threshold, assistant.claim_similarity(texts),
-                         s.claim_dense_floor, s.claim_dense_ceiling,
-                         idf=retriever.idf, question=row["question"], answer_lang=row["lang"],
-                         passage_langs=[detect_language(t) for t in texts])
-    reason = citations.refusal_reason(row["draft"], supported=len(v.sources)) or ""
-    coverage = citations.question_coverage(row["question"], [v.answer, *v.quotes], retriever.idf, row["lang"])
-    if not reason and coverage < s.min_question_coverage:
-        reason = "the answer and its quotes do not address the question"
+    v = DraftVerifier(Evidence(passages=texts, question=row["question"], idf=retriever.idf, trust=s.trust,
+                               dense=sentence_similarity(assistant.embedder, texts),
+                               cross=[detect_language(t) != row["lang"] for t in texts]))
+    for _ in (*v.feed(row["draft"]), *v.close()):
+        pass
+    reason = v.verdict(row["lang"])
+    coverage = question_coverage(row["question"], [v.text, *v.spans().values()], retriever.idf, row["lang"])
     gold_docs = {src["doc"] for src in item.get("sources", [])}
 
-    def judged(found: extraction.Extract | None) -> dict[str, Any] | None:
+    judge = assistant.models.judge()
+    if judge is None:
+        raise SystemExit("No quote judge (ASK_QUOTE_JUDGE is empty): set one to calibrate the quote thresholds.")
+
+    def judged(found: quotes.Extract | None) -> dict[str, Any] | None:
         return None if found is None else {
             "refused": False, "coverage": found.coverage, "quote": found.quote,
-            "margin": generation.judge_quote(assistant.judge_llm(), row["question"], found.quote, row["lang"]),
+            "margin": judge_quote(judge, row["question"], found.quote, row["lang"]),
             "key_points": {k: keypoint_covered(k, found.quote) for k in row["key_points"]},
             "on_gold_doc": [passages[found.passage]["doc"] in gold_docs]}
 
-    extract = judged(extraction.extract(row["question"], texts, retriever.idf, row["lang"],
-                                        s.min_question_coverage, s.extract_min_known))
-    excerpt = judged(extraction.excerpt(row["question"], texts, retriever.idf, row["lang"],
-                                        s.min_question_coverage, s.extract_min_known, s.excerpt_max_chars,
-                                        retriever.expand(row["question"])))
+    t = s.trust
+    extract = judged(quotes.extract(row["question"], texts, retriever.idf, row["lang"], t.min_question_coverage,
+                                    t.extract_min_known))
+    excerpt = judged(quotes.excerpt(row["question"], texts, retriever.idf, row["lang"], t.min_question_coverage,
+                                    t.extract_min_known, t.excerpt_max_chars, retriever.expand(row["question"])))
     return {"refused": bool(reason), "reason": reason, "coverage": coverage, "extract": extract, "excerpt": excerpt,
-            "key_points": {k: not reason and keypoint_covered(k, v.answer) for k in row["key_points"]},
-            "on_gold_doc": [] if reason else [passages[i]["doc"] in gold_docs for i in v.sources]}
+            "key_points": {k: not reason and keypoint_covered(k, v.text) for k in row["key_points"]},
+            "on_gold_doc": [] if reason else [passages[i]["doc"] in gold_docs for i in v.shown]}
 
 
 def metrics(rows: list[dict[str, Any]], bias: float, judge_min: float = math.inf,
@@ -120,18 +128,19 @@ def main() -> None:
         cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, bias)) for sub in halves.values()]
         print(f"| {bias} | " + " | ".join(cells) + " |")
     s = assistant.settings
-    print(f"\nWith a sentence quoted when a draft fails (bias {s.refusal_bias}, no excerpt), by the judgement "
+    print(f"\nWith a sentence quoted when a draft fails (bias {s.trust.refusal_bias}, no excerpt), by the judgement "
           "threshold:\n")
     print("| sentence judged ≥ | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
     for judge_min in JUDGE_MINS:
-        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, s.refusal_bias, judge_min))
+        cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in metrics(sub, s.trust.refusal_bias, judge_min))
                  for sub in halves.values()]
         print(f"| {judge_min} | " + " | ".join(cells) + " |")
-    print(f"\nThen, for a sentence judged below {s.quote_judge_min}, the best excerpt, by its threshold:\n")
+    print(f"\nThen, for a sentence judged below {s.trust.quote_judge_min}, the best excerpt, by its threshold:\n")
     print("| excerpt judged ≥ | " + " | ".join(halves) + " |\n|---|" + "---|" * len(halves))
     for excerpt_min in JUDGE_MINS:
         cells = [" / ".join("–" if v is None else f"{v:.2f}" for v in
-                            metrics(sub, s.refusal_bias, s.quote_judge_min, excerpt_min)) for sub in halves.values()]
+                            metrics(sub, s.trust.refusal_bias, s.trust.quote_judge_min, excerpt_min))
+                 for sub in halves.values()]
         print(f"| {excerpt_min} | " + " | ".join(cells) + " |")
     print("\n| id | type | margin | coverage | refused when forced | why | sentence: coverage, judged | excerpt: "
           "coverage, judged | sentence |\n|---|---|---|---|---|---|---|---|---|")

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from gdpr_assistant.pipeline import Assistant
+from gdpr_assistant.assistant import Assistant
 from gdpr_assistant.settings import Settings
 
 DATA = Path(__file__).parent / "data" / "followups.jsonl"

@@ -1,6 +1,6 @@
 """Would judging more than one quote candidate recover more refused answers? (It would not: see the summary.)
 
-The quote fallback (:mod:`extraction`) puts one sentence to the judge: the one that holds most of the
+The quote fallback (:mod:`verification.quotes`) puts one sentence to the judge: the one that holds most of the
 question's words. For each dev item this script lists the sentences of its retrieved passages that hold at
 least ``--floor`` of the question, judges the best ``--top`` by coverage and the best 3 by dense similarity to
 the question, and marks those that overlap a gold quote (share of the shorter one's words in the other ≥ 0.5).
@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
-from gdpr_assistant import extraction, generation
-from gdpr_assistant.evaluation import load_items
-from gdpr_assistant.lexical import tokenize
-from gdpr_assistant.pipeline import Assistant
+from gdpr_assistant.assistant import Assistant
+from gdpr_assistant.evaluation.harness import load_items
+from gdpr_assistant.text.words import tokenize
+from gdpr_assistant.verification import quotes
+from gdpr_assistant.verification.judge import judge_quote
 
 NON_ANSWERABLE = ("unanswerable", "adversarial")
 
@@ -35,13 +36,16 @@ def gold_overlap(quote: str, golds: list[set[str]]) -> float:
 def collect(assistant: Assistant, items: list[dict[str, Any]], floor: float, top: int) -> list[dict[str, Any]]:
     retriever = assistant.retriever()
     s = assistant.settings
+    judge = assistant.models.judge()
+    if judge is None:
+        raise SystemExit("No quote judge (ASK_QUOTE_JUDGE is empty): nothing to judge with.")
     out = []
     for item in items:
         if item["type"] == "purpose":
             continue
         question, lang = item["question"], item["lang"]
-        texts = [h.passage.text for h in retriever.search(question, s.answer_k)]
-        found = extraction.candidates(question, texts, retriever.idf, lang, floor, s.extract_min_known)
+        texts = [h.passage.text for h in retriever.search(question, s.retrieval.answer_k)]
+        found = quotes.candidates(question, texts, retriever.idf, lang, floor, s.trust.extract_min_known)
         golds = [set(tokenize(src["quote"])) for src in item.get("sources", [])]
         rows = []
         if found:
@@ -51,7 +55,7 @@ def collect(assistant: Assistant, items: list[dict[str, Any]], floor: float, top
                      "gold": gold_overlap(c.quote, golds)} for i, c in enumerate(found)]
         judged = set(range(min(top, len(rows)))) | set(sorted(range(len(rows)), key=lambda i: -rows[i]["dense"])[:3])
         for i in sorted(judged):
-            rows[i]["judge"] = generation.judge_quote(assistant.judge_llm(), question, rows[i]["quote"], lang)
+            rows[i]["judge"] = judge_quote(judge, question, rows[i]["quote"], lang)
         out.append({"id": item["id"], "type": item["type"], "candidates": rows})
         print(item["id"], [(r["rank"], round(r["judge"], 2), round(r["gold"], 2)) for r in rows if "judge" in r],
               flush=True)
@@ -96,7 +100,7 @@ def main() -> None:
     data = collect(assistant, load_items(args.items), args.floor, args.top)
     if args.out:
         args.out.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    summary(data, assistant.settings.quote_judge_min)
+    summary(data, assistant.settings.trust.quote_judge_min)
 
 
 if __name__ == "__main__":

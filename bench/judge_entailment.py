@@ -11,15 +11,15 @@ does). The current check of an English claim, dense similarity to the closest Fr
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import gdpr_assistant  # noqa: F401  (offline switches first)
-from gdpr_assistant import generation
-from gdpr_assistant.models import load_llm, resolve_model
+from gdpr_assistant.models.backend import Judgement, ModelBackend
+from gdpr_assistant.models.registry import local_backend
 from gdpr_assistant.settings import get_settings
 
 DATA = Path(__file__).parent / "data" / "crosslingual.jsonl"
@@ -28,35 +28,28 @@ USER = ("Passage: « {passage} »\nStatement: « {claim} »\nDoes the passage sa
         "actors and polarity)? Answer YES or NO.")
 
 
-def judge(llm: Any, yes: Any, no: Any, passage: str, claim: str) -> float:
-    from llama_cpp import LogitsProcessorList
-
-    margin: list[float] = []
-
-    def read(input_ids: Any, scores: Any) -> Any:
-        if not margin:
-            margin.append(float(scores[yes].max() - scores[no].max()))
-        return scores
-
-    llm.reset()  # read whole, as the quote judge: a reused prefix moves judgements
-    llm.create_chat_completion(messages=[{"role": "system", "content": SYSTEM},
-                                         {"role": "user", "content": USER.format(passage=passage, claim=claim)}],
-                               max_tokens=1, temperature=0.0, top_k=1, logits_processor=LogitsProcessorList([read]))
-    return margin[0]
+def judge(model: ModelBackend, passage: str, claim: str) -> float:
+    """First-token log-odds of yes over no, the prompt read whole (as the quote judge reads it)."""
+    return model.judge(Judgement(messages=[{"role": "system", "content": SYSTEM},
+                                           {"role": "user", "content": USER.format(passage=passage, claim=claim)}],
+                                 yes=("YES", "Yes", "yes"), no=("NO", "No", "no")))
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--model", default="default", help="the judge: default, fast or a GGUF path")
+    args = parser.parse_args()
     s = get_settings()
-    llm = load_llm(resolve_model("default", s.cache_dir), 2048, s.n_threads, s.seed, role="judge")
-    yes, no = generation._yes_no_tokens(llm, "en")
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    model = local_backend(args.model, s.models.model_copy(update={"n_ctx": 2048}), role="judge")
+    rows = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     t0 = time.perf_counter()
-    out = [{"kind": r["kind"], "right": judge(llm, yes, no, r["fr"], r["en"]),
-            "wrong": judge(llm, yes, no, r["fr"], r["en_wrong"])} for r in rows]
+    out = [{"kind": r["kind"], "right": judge(model, r["fr"], r["en"]),
+            "wrong": judge(model, r["fr"], r["en_wrong"])} for r in rows]
     per = (time.perf_counter() - t0) / (2 * len(rows))
     right, wrong = [o["right"] for o in out], [o["wrong"] for o in out]
     auc = sum((a > b) + 0.5 * (a == b) for a in right for b in wrong) / (len(right) * len(wrong))
-    print(f"# 1.5B entailment judge on {len(rows)} sentence pairs\n\nAUC (translation above near miss, all "
+    print(f"# {model.name} as entailment judge on {len(rows)} sentence pairs\n\nAUC (translation above near miss, all "
           f"pairs): {auc:.3f}; {per:.1f} s per judgement.\n")
     print("| yes−no log-odds ≥ | translations kept | near misses kept |\n|---|---|---|")
     for th in (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0):

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gdpr_assistant.embedding import Embedder, get_embedder
-from gdpr_assistant.index import Index, IndexReport
+from gdpr_assistant.index.embedding import Embedder, get_embedder
+from gdpr_assistant.index.store import Index, IndexReport
 from gdpr_assistant.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,11 +49,11 @@ class Built:
 
     @property
     def corpus_dir(self) -> Path:
-        return self.settings.corpus_dir
+        return self.settings.corpus.corpus_dir
 
     @property
     def index_dir(self) -> Path:
-        return self.settings.index_dir
+        return self.settings.corpus.index_dir
 
 
 class CountingEmbedder:
@@ -289,7 +289,7 @@ def netcheck(tmp_path: Path) -> NetCheck:
 def ask_command() -> list[str]:
     """The installed `ask` console script of this interpreter's environment."""
     script = Path(sys.executable).parent / "ask"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gdpr_assistant.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gdpr_assistant.interfaces.cli"]
 
 
 def run_ask(args: Sequence[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:

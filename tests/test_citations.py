@@ -1,38 +1,74 @@
-"""Citation checking and refusal logic on fixed inputs (pure logic: no model, no index)."""
+"""Citation checking on fixed inputs (pure logic: no model, no index), through what the product runs.
+
+A draft is fed to :class:`DraftVerifier` in small deltas, as a model streams it; the tests read what it yields
+(the text the user sees), the passages its citations point to (``shown``), what it dropped and its verdict.
+"""
 
 from __future__ import annotations
 
-from gdpr_assistant import citations
-from gdpr_assistant.citations import split_claims, support, verify
-from gdpr_assistant.generation import NOT_COVERED
+from collections.abc import Sequence
+
+import pytest
+
+from gdpr_assistant.drafting.prompt import NOT_COVERED
+from gdpr_assistant.settings import TrustSettings
+from gdpr_assistant.verification.checks import drops_a_negation, is_meta
+from gdpr_assistant.verification.claims import (
+    DenseFn,
+    asks_for_a_quantity,
+    best_quote,
+    lexical_support,
+    numbers,
+    question_coverage,
+    split_claims,
+    states_a_quantity,
+    support,
+    units,
+    without_enumerator,
+)
+from gdpr_assistant.verification.verifier import DraftVerifier, Evidence, refusal_reason
 
 PASSAGES = [
     "La CNIL a reçu les réponses de 9 participants à l'appel à contribution, dont 5 entreprises privées.",
     "Le consentement doit être libre, spécifique, éclairé et univoque.",
     "La durée de conservation des données d'entraînement doit être définie pour la conception et la maintenance.",
 ]
+CONSENT = "Quelles qualités le consentement doit-il réunir ?"
+
+
+def check(draft: str, passages: Sequence[str] = PASSAGES, question: str = "", threshold: float = 0.5,
+          idf: dict[str, float] | None = None, dense: DenseFn | None = None, cross: Sequence[bool] = (),
+          delta: int = 7) -> tuple[DraftVerifier, str]:
+    """The verifier after the whole draft, streamed ``delta`` characters at a time, and the text it showed."""
+    trust = TrustSettings(support_threshold=threshold, claim_dense_floor=0.8, claim_dense_ceiling=0.88)
+    v = DraftVerifier(Evidence(passages=passages, question=question, idf=idf or {}, trust=trust, dense=dense,
+                               cross=cross))
+    out = [text for i in range(0, len(draft), delta) for text in v.feed(draft[i:i + delta])]
+    out += list(v.close())
+    return v, "".join(out)
 
 
 def test_correct_citation_is_kept() -> None:
-    v = verify("Le consentement doit être libre, spécifique et éclairé [2].", PASSAGES, threshold=0.5)
-    assert v.answer == "Le consentement doit être libre, spécifique et éclairé [1]."
-    assert v.sources == [1]  # passage 2 (0-based 1) is now source [1]
-    assert "libre, spécifique, éclairé" in v.quotes[0]
+    v, shown = check("Le consentement doit être libre, spécifique et éclairé [2].", question=CONSENT)
+    assert shown == "Le consentement doit être libre, spécifique et éclairé [1]."
+    assert v.shown == [1]  # passage 2 (0-based 1) is now source [1]
+    assert "libre, spécifique, éclairé" in v.spans()[1]
+    assert v.verdict("fr") == "" and v.dropped == []
 
 
 def test_wrong_citation_is_reattributed_to_the_supporting_passage() -> None:
-    v = verify("La CNIL a reçu les réponses de 9 participants [3].", PASSAGES, threshold=0.5)
+    v, shown = check("La CNIL a reçu les réponses de 9 participants [3].")
     claim = v.claims[0]
     assert claim.kept and claim.sources == [0] and claim.reason == "re-attributed"
-    assert v.answer.endswith("[1].") and v.sources == [0]
+    assert shown.endswith("participants [1].") and v.shown == [0]
 
 
 def test_sentence_with_a_number_absent_from_every_passage_is_dropped() -> None:
-    v = verify("Il faut notifier la CNIL dans les 72 heures [1]. Le consentement doit être libre [2].", PASSAGES,
-               threshold=0.5)
+    v, shown = check("Il faut notifier la CNIL dans les 72 heures [1]. Le consentement doit être libre [2].")
     assert [c.kept for c in v.claims] == [False, True]
-    assert "72" not in v.answer
+    assert "72" not in shown and shown == "Le consentement doit être libre [1]."
     assert v.claims[0].reason == "no passage supports it"
+    assert v.dropped == ["Il faut notifier la CNIL dans les 72 heures."]
 
 
 def test_numbers_must_match_exactly() -> None:
@@ -41,60 +77,71 @@ def test_numbers_must_match_exactly() -> None:
 
 
 def test_citation_numbers_never_point_outside_the_sources() -> None:
-    v = verify("Le consentement doit être libre et éclairé [7]. La conservation est définie pour la maintenance "
-               "[2][9].", PASSAGES, threshold=0.5)
-    cited = [n for c in split_claims(v.answer) for n in c.cited]
-    assert cited and all(1 <= n <= len(v.sources) for n in cited)
+    v, shown = check("Le consentement doit être libre et éclairé [7]. La conservation est définie pour la "
+                     "maintenance [2][9].")
+    cited = [n for c in split_claims(shown) for n in c.cited]
+    assert cited and all(1 <= n <= len(v.shown) for n in cited)
 
 
 def test_sources_are_numbered_in_order_of_first_citation() -> None:
-    v = verify("La durée de conservation est définie pour la conception [3]. Le consentement doit être libre "
-               "[2]. La conservation vaut aussi pour la maintenance [3].", PASSAGES, threshold=0.5)
-    assert v.sources == [2, 1]
-    assert [c.cited for c in split_claims(v.answer)] == [[1], [2], [1]]
+    v, shown = check("La durée de conservation est définie pour la conception [3]. Le consentement doit être "
+                     "libre [2]. La conservation vaut aussi pour la maintenance [3].")
+    assert v.shown == [2, 1]
+    assert [c.cited for c in split_claims(shown)] == [[1], [2], [1]]
 
 
-def test_unsupported_draft_keeps_nothing_and_connectives_do_not_survive_alone() -> None:
-    v = verify("Oui. Les amendes peuvent atteindre 4 % du chiffre d'affaires mondial [1].", PASSAGES, threshold=0.5)
-    assert v.answer == "" and not v.supported
+def test_unsupported_draft_shows_nothing_and_is_refused() -> None:
+    v, shown = check("Les amendes peuvent atteindre 4 % du chiffre d'affaires mondial [1].", question=CONSENT)
+    assert shown == "" and v.shown == [] and v.kept == []
+    assert v.verdict("fr") == "no sentence of the draft was supported by a passage"
+
+
+@pytest.mark.xfail(strict=True, reason="src bug: DraftVerifier streams a connective ('Oui.') whose sentence has no "
+                                       "supported claim, above the refusal (see the report)")
+def test_a_connective_is_not_shown_alone_above_a_refusal() -> None:
+    # "Oui." is shown next to real content only: alone, it would stand above the refusal that follows.
+    v, shown = check("Oui. Les amendes peuvent atteindre 4 % du chiffre d'affaires mondial [1].", question=CONSENT)
+    assert v.verdict("fr") == "no sentence of the draft was supported by a passage"
+    assert shown == "", shown
+
+
+def test_a_connective_next_to_a_supported_claim_is_shown() -> None:
+    v, shown = check("Oui. Le consentement doit être libre, spécifique et éclairé [2].", question=CONSENT)
+    assert shown == "Oui. Le consentement doit être libre, spécifique et éclairé [1]." and v.verdict("fr") == ""
 
 
 def test_english_claim_over_french_passage_uses_dense_similarity_with_an_anchor() -> None:
     def dense(sentence: str, i: int) -> float:  # deterministic stand-in for the embedding model
         return 0.9 if i == 1 else 0.7
 
-    langs = dict(answer_lang="en", passage_langs=["fr"] * len(PASSAGES))
+    french = [True] * len(PASSAGES)  # every passage is in another language than the answer
     claim = "Consent must be free, specific and informed [1]."
-    v = verify(claim, PASSAGES, threshold=0.5, dense=dense, dense_floor=0.8, dense_ceiling=0.88, **langs)
+    v, shown = check(claim, dense=dense, cross=french)
     assert v.claims[0].kept and v.claims[0].sources == [1]  # "consent" is "consentement" in passage 2
-    without = verify(claim, PASSAGES, threshold=0.5)
-    assert not without.claims[0].kept
+    assert shown == "Consent must be free, specific and informed [1]." and v.shown == [1]
+    assert check(claim)[0].claims[0].kept is False  # on its words alone it does not stand
     # Dense similarity is no evidence on its own: nothing of this sentence is in the passage.
-    poem = verify("The sun shines on the quiet sea [2].", PASSAGES, threshold=0.5, dense=dense, dense_floor=0.8,
-                  dense_ceiling=0.88, **langs)
-    assert not poem.claims[0].kept
+    poem, shown = check("The sun shines on the quiet sea [2].", dense=dense, cross=french)
+    assert not poem.claims[0].kept and shown == ""
     # Nor for a claim in the passage's own language: its words must be there.
-    french = verify("Le soleil brille sur la mer calme [2].", PASSAGES, threshold=0.5, dense=dense,
-                    dense_floor=0.8, dense_ceiling=0.88, answer_lang="fr", passage_langs=["fr"] * 3)
-    assert not french.claims[0].kept
+    soleil, shown = check("Le soleil brille sur la mer calme [2].", dense=dense, cross=[False] * 3)
+    assert not soleil.claims[0].kept and shown == ""
 
 
 def test_echoing_the_question_is_no_support() -> None:
     # Retrieval picked the passage for the question's words; the claim's own addition is what must be there.
     question = "Pourquoi la CNIL a-t-elle reçu les réponses de 9 participants ?"
-    v = verify("La CNIL a reçu les réponses de 9 participants pour des raisons de sécurité [1].", PASSAGES,
-               threshold=0.5, question=question)
-    assert not v.claims[0].kept
-    v = verify("La CNIL a reçu les réponses de 9 participants, dont 5 entreprises privées [1].", PASSAGES,
-               threshold=0.5, question=question)
-    assert v.claims[0].kept and v.sources == [0]
+    v, shown = check("La CNIL a reçu les réponses de 9 participants pour des raisons de sécurité [1].",
+                     question=question)
+    assert not v.claims[0].kept and shown == ""
+    v, shown = check("La CNIL a reçu les réponses de 9 participants, dont 5 entreprises privées [1].",
+                     question=question)
+    assert v.claims[0].kept and v.shown == [0] and "5 entreprises privées [1]" in shown
 
 
 def test_question_coverage_of_cited_passages() -> None:
-    question = "Quelles qualités le consentement doit-il réunir ?"
-    assert citations.question_coverage(question, [PASSAGES[1]]) > citations.question_coverage(question,
-                                                                                                [PASSAGES[2]])
-    assert citations.question_coverage(question, []) == 0.0
+    assert question_coverage(CONSENT, [PASSAGES[1]]) > question_coverage(CONSENT, [PASSAGES[2]])
+    assert question_coverage(CONSENT, []) == 0.0
 
 
 def test_split_claims_reads_grouped_and_repeated_markers() -> None:
@@ -104,39 +151,42 @@ def test_split_claims_reads_grouped_and_repeated_markers() -> None:
 
 
 def test_refusal_reasons() -> None:
-    assert citations.refusal_reason(NOT_COVERED, supported=0) == "the model found no answer in the passages"
-    assert citations.refusal_reason("Une phrase inventée [1].", supported=0) == \
+    assert refusal_reason(NOT_COVERED, supported=0) == "the model found no answer in the passages"
+    assert refusal_reason("Une phrase inventée [1].", supported=0) == \
         "no sentence of the draft was supported by a passage"
-    assert citations.refusal_reason("Le consentement doit être libre [1].", supported=1) is None
+    assert refusal_reason("Le consentement doit être libre [1].", supported=1) == ""
+    # The verifier gives the model's refusal as its verdict, and streams nothing of it.
+    v, shown = check(NOT_COVERED, question=CONSENT)
+    assert shown == "" and v.verdict("fr") == "the model found no answer in the passages"
 
 
 def test_restating_the_question_is_not_an_answer() -> None:
-    question = "Quelles qualités le consentement doit-il réunir ?"
-    v = verify("Le consentement doit réunir des qualités [2].", PASSAGES, threshold=0.5, question=question)
-    assert not v.supported or not v.sources
-    assert citations.refusal_reason("Le consentement doit réunir des qualités [2].", supported=len(v.sources))
+    v, shown = check("Le consentement doit réunir des qualités [2].", question=CONSENT)
+    assert v.claims[0].reason == "restates the question"
+    assert shown == "" and v.shown == [] and v.verdict("fr")
 
 
 def test_rare_words_weigh_more_than_common_ones() -> None:
     idf = {"cnil": 0.1, "don": 0.1, "particip": 0.1, "delegu": 5.0, "design": 5.0, "obligatoir": 3.0}
     claim = "La CNIL rend obligatoire la désignation d'un délégué pour les participants"
-    plain = citations.lexical_support(claim, PASSAGES[0])
-    weighted = citations.lexical_support(claim, PASSAGES[0], idf)
+    plain = lexical_support(claim, PASSAGES[0])
+    weighted = lexical_support(claim, PASSAGES[0], idf)
     assert weighted < 0.2 < plain
-    assert verify(claim + " [1].", PASSAGES, threshold=0.3, idf=idf).answer == ""
+    assert check(claim + " [1].", threshold=0.3, idf=idf)[1] == ""
+    assert check(claim + " [1].", threshold=0.3)[1] != ""  # unweighted, the common words carry it
 
 
 def test_a_list_introduced_by_a_colon_is_one_claim() -> None:
-    v = verify("Le consentement doit être :\n- libre\n- spécifique\n- éclairé [2].", PASSAGES, threshold=0.5)
-    assert len(v.claims) == 1 and v.sources == [1]
+    v, shown = check("Le consentement doit être :\n- libre\n- spécifique\n- éclairé [2].")
+    assert len(v.claims) == 1 and v.shown == [1] and shown.endswith("éclairé [1].")
 
 
 def test_restating_the_question_with_its_own_figures_is_not_shown() -> None:
     question = "Quelle taille avait le service créé par la CNIL en 2023 ?"
-    v = verify("Quelle taille avait le service créé par la CNIL en 2023 [1]. La CNIL a reçu les réponses de 9 "
-               "participants [1].", PASSAGES, threshold=0.5, question=question)
+    v, shown = check("Quelle taille avait le service créé par la CNIL en 2023 [1]. La CNIL a reçu les réponses de "
+                     "9 participants [1].", question=question)
     assert v.claims[0].reason == "restates the question"
-    assert "2023" not in v.answer and v.answer.endswith("[1].")
+    assert "2023" not in shown and shown == "La CNIL a reçu les réponses de 9 participants [1]."
 
 
 def test_sentences_about_the_excerpts_are_a_refusal_not_a_claim() -> None:
@@ -144,22 +194,22 @@ def test_sentences_about_the_excerpts_are_a_refusal_not_a_claim() -> None:
     # a statement about the excerpts. Lexically "supported", yet it answers nothing.
     draft = ("Non_COUVERT Le consentement doit être libre [2]. L'extrait ne traite pas de la durée de conservation "
              "des données d'entraînement [3].")
-    v = verify(draft, PASSAGES, threshold=0.5)
-    assert v.answer == ""
+    v, shown = check(draft, question=CONSENT)
+    assert shown == "" and v.shown == []
     assert {c.reason for c in v.claims} == {"talks about the excerpts, not the subject"}
-    assert citations.refusal_reason(draft, supported=len(v.sources)) is not None
+    assert v.verdict("fr") == "no sentence of the draft was supported by a passage"
     # Words that merely contain the pattern are content.
-    assert not citations.is_meta("Les données couvertes par la découverte sanitaire")
+    assert not is_meta("Les données couvertes par la découverte sanitaire")
 
 
 def test_a_bare_figure_needs_the_question_context_in_the_passage() -> None:
     passages = ["Fiche 4 : conservation.\nLe groupe d'experts de haut niveau comptait 52 experts.",
                 "Étape 4 du calendrier du projet."]
     question = "Combien d'experts composaient le groupe de haut niveau ?"
-    kept = verify("52 experts [1].", passages, threshold=0.5, question=question)
-    assert kept.claims[0].kept and kept.sources == [0]
+    kept, shown = check("52 experts [1].", passages, question=question)
+    assert kept.claims[0].kept and kept.shown == [0] and shown == "52 experts [1]."
     # "4" is in both passages, but never next to what was asked: a list marker proves nothing.
-    assert verify("4 [2].", passages, threshold=0.5, question=question).answer == ""
+    assert check("4 [2].", passages, question=question)[1] == ""
 
 
 def test_a_figure_keeps_its_unit_and_the_case_that_sets_its_magnitude() -> None:
@@ -167,52 +217,51 @@ def test_a_figure_keeps_its_unit_and_the_case_that_sets_its_magnitude() -> None:
     table = ("Modèle ChatGPT 5\nClaude\n\nGoogle\n\nGemini 2.5\n\nConsommation électrique\n(mWh)\n\n"
              "434 455 426 144\n\nEffet sur le réchauffement climatique\n(mgCO2eq)\n\n181 184 169 8.13")
     question = "Combien d'énergie électrique Gemini 2.5 consomme-t-il ?"
-    assert verify("426 mWh [1].", [table], threshold=0.5, question=question).sources == [0]
-    assert verify("Gemini 2.5 émet 169 mgCO2eq [1].", [table], threshold=0.5, question=question).sources == [0]
+    assert check("426 mWh [1].", [table], question=question)[0].shown == [0]
+    assert check("Gemini 2.5 émet 169 mgCO2eq [1].", [table], question=question)[0].shown == [0]
     for wrong in ("426 kWh [1].", "426 MWh [1].", "Gemini 2.5 émet 169 gCO2eq [1]."):
-        assert verify(wrong, [table], threshold=0.5, question=question).answer == "", wrong
+        assert check(wrong, [table], question=question)[1] == "", wrong
     # Words after a figure are not units: "3 ans", "l'ensemble".
-    assert citations.units("3 ans, 2 l'ensemble, 1 ou 2, 50 %, 5 Go") == {"%", "Go"}
+    assert units("3 ans, 2 l'ensemble, 1 ou 2, 50 %, 5 Go") == {"%", "Go"}
 
 
 def test_answer_label_is_not_part_of_the_claim() -> None:
-    v = verify("Réponse : Le consentement doit être libre [2].", PASSAGES, threshold=0.5)
-    assert v.answer == "Le consentement doit être libre [1]."
-    assert verify("Question : Quelles qualités le consentement doit-il réunir [2] ?", PASSAGES,
-                  threshold=0.5).answer == ""
+    assert check("Réponse : Le consentement doit être libre [2].")[1] == "Le consentement doit être libre [1]."
+    assert check("Question : Quelles qualités le consentement doit-il réunir [2] ?")[1] == ""
 
 
 def test_refusal_literal_after_sentences_does_not_void_them() -> None:
     draft = "La CNIL a reçu les réponses de 9 participants [1]. NON_COUVERT [2]."
-    v = verify(draft, PASSAGES, threshold=0.5)
-    assert v.answer == "La CNIL a reçu les réponses de 9 participants [1]."
-    assert citations.refusal_reason(draft, supported=len(v.sources)) is None
+    v, shown = check(draft, question="Combien de participants ont répondu à la CNIL ?")
+    assert shown == "La CNIL a reçu les réponses de 9 participants [1]."
+    assert refusal_reason(v.raw, supported=len(v.shown)) == "" and v.verdict("fr") == ""
 
 
 def test_a_claim_that_drops_the_passage_negation_is_unsupported() -> None:
     slide = ("## Le consentement\n- Libre\n- Peut-être adapté lorsque les données sont collectées directement auprès "
              "des personnes\n- Souvent impossible en pratique (par ex. quand les données sont collectées en ligne)")
     question = "Quelle base légale pour entraîner un modèle sur des données collectées en ligne ?"
-    v = verify("La base légale pour des données collectées en ligne est le consentement [1].", [slide],
-               threshold=0.5, question=question)
-    assert v.answer == ""
-    kept = verify("Le consentement est souvent impossible quand les données sont collectées en ligne [1].", [slide],
-                  threshold=0.5, question=question)
-    assert kept.claims[0].kept
+    assert check("La base légale pour des données collectées en ligne est le consentement [1].", [slide],
+                 question=question)[1] == ""
+    kept, shown = check("Le consentement est souvent impossible quand les données sont collectées en ligne [1].",
+                        [slide], question=question)
+    assert kept.claims[0].kept and shown.endswith("en ligne [1].")
     # A restriction in another clause of the line says nothing about this one.
     option = ("- Option 1 : un réseau de neurones détectant les personnes (sans analyse de la posture) : le nombre "
               "de personnes debout est déduit grâce au nombre de places assises ;")
-    assert not citations.drops_a_negation("Le nombre de personnes debout est déduit grâce au nombre de places "
-                                          "assises.", option)
+    assert not drops_a_negation("Le nombre de personnes debout est déduit grâce au nombre de places assises.", option)
 
 
 def test_the_quote_of_a_list_answer_is_the_list_not_its_heading() -> None:
     passage = ("## Le consentement\nLe consentement doit être :\n- libre ;\n- spécifique ;\n- éclairé ;\n"
                "- univoque.\nIl peut être retiré.")
-    quote = citations.best_quote(["Le consentement doit être libre, spécifique, éclairé et univoque [1]."], passage)
+    quote = best_quote(["Le consentement doit être libre, spécifique, éclairé et univoque [1]."], passage)
     assert quote == "Le consentement doit être : - libre ; - spécifique ; - éclairé ; - univoque."
     # One item answered: its line alone, not the run around it.
-    assert citations.best_quote(["Il peut être retiré [1]."], passage) == "Il peut être retiré."
+    assert best_quote(["Il peut être retiré [1]."], passage) == "Il peut être retiré."
+    # The span the product cites is that run, without the Markdown marks.
+    v, _ = check("Le consentement doit être libre, spécifique, éclairé et univoque [1].", [passage])
+    assert v.spans() == {0: quote}
 
 
 def test_a_claim_that_takes_the_questions_premise_for_a_fact_is_unsupported() -> None:
@@ -221,24 +270,24 @@ def test_a_claim_that_takes_the_questions_premise_for_a_fact_is_unsupported() ->
     question = "Pourquoi la CNIL interdit-elle tout usage de l'intérêt légitime pour l'IA ?"
     premise = ("La CNIL interdit tout usage de l'intérêt légitime pour l'IA car il ne respecte pas la protection des "
                "données par défaut et dès la conception [1].")
-    assert verify(premise, [themes], threshold=0.5, question=question).answer == ""
+    assert check(premise, [themes], question=question)[1] == ""
     # The same restriction stated by the passage stands, though PDF line breaks put it two lines away from the
     # words the claim draws on.
     rule = ("En revanche, ces plateformes ne doivent jamais être utilisées pour générer du code\n"
             "destiné aux applications les plus sensibles notamment celles liées à la\n"
             "gestion des droits d’accès, à la cryptographie ou au traitement de données\nsensibles.")
-    kept = verify("L'Inserm interdit de faire générer le code des applications liées à la gestion des droits "
-                  "d'accès ou à la cryptographie [1].", [rule], threshold=0.5,
-                  question="Pour quels développements l'Inserm interdit-il de faire écrire le code par une IA ?")
-    assert kept.claims[0].kept
+    kept, shown = check("L'Inserm interdit de faire générer le code des applications liées à la gestion des droits "
+                        "d'accès ou à la cryptographie [1].", [rule],
+                        question="Pour quels développements l'Inserm interdit-il de faire écrire le code par une IA ?")
+    assert kept.claims[0].kept and shown.endswith("cryptographie [1].")
 
 
 def test_a_question_in_the_answer_is_not_a_claim() -> None:
     # Small models copy a slide's headings, questions included: "Licéité du traitement ?" asserts nothing,
     # though every word of it is in the passage.
     slide = "## Collecte de datasets en ligne\nQualification juridique ?\nLicéité du traitement ?\nMinimisation ?"
-    v = verify("Collecte de datasets en ligne [1]? Licéité du traitement [1]?", [slide], threshold=0.5)
-    assert v.answer == "" and {c.reason for c in v.claims} == {"a question, not a statement"}
+    v, shown = check("Collecte de datasets en ligne [1]? Licéité du traitement [1]?", [slide])
+    assert shown == "" and {c.reason for c in v.claims} == {"a question, not a statement"}
 
 
 def test_a_numbered_list_of_the_passage_items_is_a_claim_it_supports() -> None:
@@ -246,24 +295,50 @@ def test_a_numbered_list_of_the_passage_items_is_a_claim_it_supports() -> None:
     # not talk about the question asked.
     passage = ("Les thèmes de l'appel à contributions :\n• la question de la finalité (objectif) ;\n"
                "• les méthodes de sélection, de nettoyage et de minimisation des données.")
-    v = verify("1. La question de la finalité (objectif)\n2. Les méthodes de sélection et de nettoyage des données [1]",
-               [passage], threshold=0.5, question="Sur quels thèmes la CNIL a-t-elle sollicité les acteurs ?")
-    assert v.claims[0].kept and v.sources == [0]
-    assert citations.numbers("1. Les méthodes\n2) Les 9 participants en 2023") == {"9", "2023"}
-    assert citations.is_meta("La question ne porte pas sur ce point.")
+    v, shown = check("1. La question de la finalité (objectif)\n2. Les méthodes de sélection et de nettoyage des "
+                     "données [1]", [passage], question="Sur quels thèmes la CNIL a-t-elle sollicité les acteurs ?")
+    assert v.claims[0].kept and v.shown == [0] and shown.endswith("données [1].")
+    assert numbers("1. Les méthodes\n2) Les 9 participants en 2023") == {"9", "2023"}
+    assert is_meta("La question ne porte pas sur ce point.")
+
+
+def test_a_reworded_or_renumbered_repeat_of_a_shown_claim_is_shown_once() -> None:
+    # Small models loop: "L'organisme est obligé de … [1]. Non, il est obligé de … [1]." adds nothing.
+    v, shown = check("Le consentement doit être libre, spécifique, éclairé et univoque [2]. Non, le consentement "
+                     "doit être libre et éclairé [2]. Le consentement doit être libre, spécif", question=CONSENT)
+    assert shown == "Le consentement doit être libre, spécifique, éclairé et univoque [1].", shown
+    v, shown = check("1. Le consentement doit être libre, spécifique, éclairé et univoque [2].\n2. Le consentement "
+                     "doit être libre, spécifique, éclairé et univoque [2].\n", question=CONSENT)
+    assert shown.count("consentement") == 1 and v.verdict("fr") == "", shown
+    # A dropped claim does not hide the supported one that repeats its words.
+    v, shown = check("Le consentement doit être gratuit [2]. Le consentement doit être libre [2].", question=CONSENT)
+    assert v.dropped == ["Le consentement doit être gratuit."] and shown == "Le consentement doit être libre [1]."
 
 
 def test_a_question_about_an_amount_or_a_count_wants_a_figure() -> None:
-    asks = citations.asks_for_a_quantity
-    assert asks("Jusqu'à quel montant la CNIL peut-elle sanctionner une entreprise ?")
-    assert asks("Combien d'experts composaient le groupe ?") and asks("How many hours do we have?")
+    assert asks_for_a_quantity("Jusqu'à quel montant la CNIL peut-elle sanctionner une entreprise ?")
+    assert asks_for_a_quantity("Combien d'experts composaient le groupe ?") and asks_for_a_quantity("How many hours?")
     # Durations can be answered in words ("la durée du projet"); other questions are not about quantities.
-    assert not asks("Combien de temps puis-je garder ma base ?") and not asks("How long may I keep it?")
-    assert not asks("Quelle base légale pour entraîner un modèle ?")
-    states = citations.states_a_quantity
-    assert states("La CNIL a reçu 9 réponses [1].") and states("Trois experts le composaient [2].")
-    assert states("Cinq cents organisations l'ont testée.") and states("Fifty-two experts [1].")
+    assert not asks_for_a_quantity("Combien de temps puis-je garder ma base ?")
+    assert not asks_for_a_quantity("How long may I keep it?")
+    assert not asks_for_a_quantity("Quelle base légale pour entraîner un modèle ?")
+    assert states_a_quantity("La CNIL a reçu 9 réponses [1].") and states_a_quantity("Trois experts [2].")
+    assert states_a_quantity("Cinq cents organisations l'ont testée.") and states_a_quantity("Fifty-two experts [1].")
     # Neither a citation mark, nor a list number, nor an article is a figure.
-    assert not states("1. La CNIL peut sanctionner une entreprise si elle viole le principe de minimisation [1].")
-    assert not states("Une entreprise peut être sanctionnée [3].") and not states("One respondent said so [1].")
-    assert citations.without_enumerator("2. La CNIL peut sanctionner") == "La CNIL peut sanctionner"
+    assert not states_a_quantity("1. La CNIL peut sanctionner une entreprise si elle viole la minimisation [1].")
+    assert not states_a_quantity("Une entreprise peut être sanctionnée [3].")
+    assert not states_a_quantity("One respondent said so [1].")
+    assert without_enumerator("2. La CNIL peut sanctionner") == "La CNIL peut sanctionner"
+
+
+def test_a_supported_sentence_waits_for_the_figure_a_count_question_wants() -> None:
+    question = "Combien de participants ont répondu à l'appel à contribution de la CNIL ?"
+    # Supported, but no figure: nothing is streamed, and the verdict refuses it.
+    v, shown = check("Des entreprises privées ont répondu à l'appel à contribution [1].", question=question)
+    assert v.kept and shown == ""
+    assert v.verdict("fr") == "the question asks for an amount or a count and the answer gives none"
+    # The figure comes in the next sentence: both are shown then, in order.
+    v, shown = check("Des entreprises privées ont répondu à l'appel à contribution [1]. La CNIL a reçu les "
+                     "réponses de 9 participants [1].", question=question)
+    assert shown == ("Des entreprises privées ont répondu à l'appel à contribution [1]. La CNIL a reçu les réponses "
+                     "de 9 participants [1].") and v.verdict("fr") == ""

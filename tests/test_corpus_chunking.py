@@ -11,8 +11,7 @@ import pytest
 from conftest import CORPUS
 from fpdf import FPDF
 
-from gdpr_assistant.chunking import chunk, chunk_document, drop_near_duplicates
-from gdpr_assistant.corpus import (
+from gdpr_assistant.ingest.corpus import (
     CorpusError,
     Document,
     DocumentMeta,
@@ -21,6 +20,7 @@ from gdpr_assistant.corpus import (
     load_document,
     load_documents,
 )
+from gdpr_assistant.passages.chunking import chunk, chunk_document, drop_near_duplicates
 
 
 def make_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
@@ -193,16 +193,16 @@ def test_identical_passages_keep_the_first_copy() -> None:
 
 
 def test_dedupe_on_the_real_slide_deck_loses_no_line() -> None:
-    doc = load_document(CORPUS / "cnil-webinaire-recommandations-ia-rgpd-2024.md", CORPUS)
-    from gdpr_assistant.chunking import _line_set
+    from gdpr_assistant.passages.chunking import line_set
 
+    doc = load_document(CORPUS / "cnil-webinaire-recommandations-ia-rgpd-2024.md", CORPUS)
     raw = chunk_document(doc)
     kept = chunk(doc)
     assert 0 < len(kept) < len(raw)  # the deck repeats slides: some must go
-    kept_lines = [_line_set(p.text) for p in kept]
+    kept_lines = [line_set(p.text) for p in kept]
     for p in raw:
         if p not in kept:
-            assert any(_line_set(p.text) <= lines for lines in kept_lines), p.location
+            assert any(line_set(p.text) <= lines for lines in kept_lines), p.location
 
 
 # Documents whose structure is visible in the file (the others are flat text extracted from slides).

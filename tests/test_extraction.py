@@ -1,9 +1,11 @@
-"""The extractive fallback on fixed inputs (pure logic: no model, no index)."""
+"""The extractive fallback (verification/quotes.py) on fixed inputs (pure logic: no model, no index)."""
 
 from __future__ import annotations
 
-from gdpr_assistant import extraction
-from gdpr_assistant.citations import split_claims
+from gdpr_assistant.text.markup import plain
+from gdpr_assistant.text.sentences import sentences
+from gdpr_assistant.verification import quotes as extraction
+from gdpr_assistant.verification.claims import split_claims
 
 # As pypdf gives it: lines broken inside sentences, bullets, a heading.
 PDF_PASSAGE = (
@@ -19,7 +21,7 @@ LIST_PASSAGE = ("La CNIL a reçu les réponses de 9 participants à l'appel à c
 
 
 def test_units_follow_sentences_and_bullets_not_pdf_line_breaks() -> None:
-    found = extraction.units(PDF_PASSAGE)
+    found = sentences(PDF_PASSAGE)
     assert ("Un participant a toutefois soulevé qu'il pouvait être difficile pour un organisme de vérifier si les "
             "procédés tels que la confidentialité différentielle pouvaient être qualifiés d'anonymisation.") in found
     assert "La mise en place d'un mécanisme permettant de tracer les données et le consentement ;" in found
@@ -97,7 +99,7 @@ SLIDE = (
 
 
 def _span_of(quote: str, passage: str) -> bool:
-    return quote.rstrip(" …") in extraction.plain(passage)
+    return quote.rstrip(" …") in plain(passage)
 
 
 def test_an_excerpt_keeps_the_heading_that_says_what_its_lines_answer() -> None:

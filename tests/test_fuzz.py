@@ -22,11 +22,12 @@ from fpdf import FPDF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gdpr_assistant import safety
-from gdpr_assistant.corpus import SUPPORTED_SUFFIXES, corpus_files
-from gdpr_assistant.doctor import index_integrity
-from gdpr_assistant.pipeline import Assistant
+from gdpr_assistant.assistant import Assistant
+from gdpr_assistant.ingest.corpus import SUPPORTED_SUFFIXES, corpus_files
+from gdpr_assistant.intake import question as safety
+from gdpr_assistant.interfaces.doctor import index_integrity
 from gdpr_assistant.settings import Settings
+from gdpr_assistant.text.language import detect_language
 
 MAX = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff]")
@@ -57,7 +58,7 @@ def test_any_input_becomes_a_clean_question_or_a_clear_error(raw: object) -> Non
     assert unicodedata.is_normalized("NFC", q)
     q.encode("utf-8")  # no lone surrogate reaches the embedder or the model
     assert safety.clean_question(q, MAX) == q  # cleaning is idempotent: what is shown is what is asked
-    assert safety.detect_language(q) in ("fr", "en")
+    assert detect_language(q) in ("fr", "en")
     assert isinstance(safety.personal_data_found(q), list)
     assert isinstance(safety.check_policy(q).decline, bool)
 
@@ -128,7 +129,7 @@ def fuzz_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Assistant, Pa
 def test_random_corpus_files_never_break_or_corrupt_the_index(fuzz_corpus: tuple[Assistant, Path],
                                                               case: list[tuple[str, str, bytes, bool]]) -> None:
     assistant, root = fuzz_corpus
-    corpus, uploads = assistant.settings.corpus_dir, root / "uploads"
+    corpus, uploads = assistant.settings.corpus.corpus_dir, root / "uploads"
     # Each case starts from the real document alone: the previous case's files are removed (by the update).
     for p in corpus.iterdir():
         if p.name not in ("cnil-ia-sante-defis.md", "catalogue.json"):

@@ -1,4 +1,5 @@
-"""The persistent Chroma index: incremental updates, rebuilds, bad files, interrupted builds.
+"""The persistent Chroma index: incremental updates, rebuilds, bad files, failed builds (a build killed
+half-way by a signal: test_index_killed.py).
 
 Real components throughout: the packaged e5 (and MiniLM) models and a Chroma store in a temp folder, checked
 by reading Chroma directly in a fresh process.
@@ -9,10 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -24,18 +21,17 @@ from conftest import (
     chroma_state,
     clean_env,
     live_rows,
-    make_corpus,
     manifest,
     run_ask,
 )
 from test_corpus_chunking import make_pdf
 
-from gdpr_assistant.chunking import chunk
-from gdpr_assistant.corpus import load_document
-from gdpr_assistant.embedding import Embedder, get_embedder, minilm_dir, model_id
-from gdpr_assistant.index import Index, IndexDamaged, IndexLocked
-from gdpr_assistant.pipeline import Assistant
-from gdpr_assistant.retrieval import Retriever
+from gdpr_assistant.assistant import Assistant
+from gdpr_assistant.index.embedding import Embedder, get_embedder, minilm_dir, model_id
+from gdpr_assistant.index.store import Index, IndexDamaged, IndexLocked
+from gdpr_assistant.ingest.corpus import load_document
+from gdpr_assistant.passages.chunking import CHUNKING_VERSION, chunk
+from gdpr_assistant.retrieval.retriever import Retriever
 
 SANTE = "cnil-ia-sante-defis.md"
 COLLECTIVITES = "cnil-collectivites-ia-environnement-2024.md"
@@ -61,7 +57,7 @@ def test_first_build_indexes_every_passage_with_its_location(built: Built) -> No
     assert r.rebuilt and sorted(r.added) == sorted([COLLECTIVITES, SANTE]) and not r.problems
     m = manifest(built.index_dir)
     assert m["embedder"] == get_embedder("e5").id and m["chunking"].startswith(
-        __import__("gdpr_assistant.chunking", fromlist=["CHUNKING_VERSION"]).CHUNKING_VERSION + "/")
+        CHUNKING_VERSION + "/")
     rows = live_rows(built.index_dir)
     expected = {n: expected_passages(built.corpus_dir, n) for n in (COLLECTIVITES, SANTE)}
     assert rows["docs"] == expected and r.passages == sum(expected.values())
@@ -189,7 +185,7 @@ def test_embedder_change_rebuilds_the_index(built_copy: Built) -> None:
     minilm = get_embedder("minilm")
     (built_copy.corpus_dir / SANTE).unlink()  # fewer passages to embed twice more
     n = expected_passages(built_copy.corpus_dir, COLLECTIVITES)
-    settings = built_copy.settings.model_copy(update={"embedder": "minilm"})
+    settings = built_copy.settings.replace(embedder="minilm")
     assistant = Assistant(settings)
     assert assistant.index.stale_files()  # recorded embedder differs
     hits = assistant.search("Ekonom-IA Nantes Métropole", k=3)  # rebuilds on first use
@@ -204,7 +200,7 @@ def test_embedder_change_rebuilds_the_index(built_copy: Built) -> None:
     assert live_rows(built_copy.index_dir)["docs"] == {COLLECTIVITES: n}
 
     # A chunking change rebuilds too (the chunking settings are part of the recorded chunking id).
-    rechunked = Index(settings.model_copy(update={"chunk_max_chars": 700}), minilm)
+    rechunked = Index(settings.replace(chunk_max_chars=700), minilm)
     report = rechunked.update()
     assert report.rebuilt and manifest(built_copy.index_dir)["chunking"].endswith("/700/250")
     assert live_rows(built_copy.index_dir)["count"] == report.passages > n
@@ -243,7 +239,7 @@ def test_failure_half_way_leaves_the_previous_index_answering(built_copy: Built,
     rows_before = live_rows(idx)
     (corpus / "quokka.md").write_text(NEW_DOC, encoding="utf-8")
     (corpus / "zorglub.md").write_text(ZORGLUB, encoding="utf-8")
-    settings = built_copy.settings.model_copy(update={"embed_batch_size": 1})
+    settings = built_copy.settings.replace(embed_batch_size=1)
     flaky = CountingEmbedder(e5, fail_on_call=2)
     with pytest.raises(RuntimeError, match="injected failure"):
         Index(settings, flaky).update()
@@ -306,12 +302,14 @@ def test_uploaded_files_are_checked_before_entering_the_corpus(built_copy: Built
     uploads.mkdir()
     make_pdf(uploads / "charte.pdf", ["Charte informatique.", "Les journaux d'accès sont gardés six mois."])
     (uploads / "coupe.pdf").write_bytes(b"%PDF-1.4\nfichier coupe pendant le telechargement")
-    (uploads / "notes.docx").write_bytes(b"PK\x03\x04")
+    (uploads / "notes.docx").write_bytes(b"PK\x03\x04")  # a Word file cut short
+    (uploads / "tableau.xlsx").write_bytes(b"PK\x03\x04")  # a spreadsheet: not a type the corpus reads
     report, problems = Assistant(built_copy.settings).add_files(
-        [uploads / "charte.pdf", uploads / "coupe.pdf", uploads / "notes.docx"])
+        [uploads / "charte.pdf", uploads / "coupe.pdf", uploads / "notes.docx", uploads / "tableau.xlsx"])
     assert report.added == ["charte.pdf"]
-    assert [p.split(":")[0] for p in problems] == ["coupe.pdf", "notes.docx"]
-    assert problems[0].startswith("coupe.pdf: not a readable PDF") and "unsupported type" in problems[1]
+    assert [p.split(":")[0] for p in problems] == ["coupe.pdf", "notes.docx", "tableau.xlsx"]
+    assert problems[0].startswith("coupe.pdf: not a readable PDF")
+    assert problems[1].startswith("notes.docx: not a readable Word") and "unsupported type" in problems[2]
     assert sorted(p.name for p in built_copy.corpus_dir.iterdir()) == sorted(
         ["catalogue.json", "charte.pdf", COLLECTIVITES, SANTE])  # no upload left half-way
     assert live_rows(built_copy.index_dir)["docs"]["charte.pdf"] == 2
@@ -331,104 +329,3 @@ def test_running_assistant_follows_an_update_made_by_another_process(built_copy:
     assert retriever is not first and retriever.generation == first.generation + 1
     hit = retriever.search("Qui signe un contrat avec le laboratoire Quokka ?", k=1)[0]
     assert hit.passage.doc == "quokka.md" and hit.dense_rank == 1  # its vectors, written elsewhere, are seen
-
-
-# -- a real `ask index` killed with SIGKILL while it embeds ---------------------------------------------------
-KILLABLE_INDEX = textwrap.dedent("""
-    import sys, time
-    from gdpr_assistant import embedding
-    real = embedding.E5Embedder.embed_passages
-    calls = 0
-
-    def embed_then_hang(self, texts):
-        global calls
-        calls += 1
-        if calls == 3:  # two batches of the new generation are in Chroma: the build is half-way
-            print("MID-BUILD", flush=True)
-            # Short sleeps, not one long one: the kernel may hand SIGINT to one of torch's or Chroma's threads,
-            # and a single sleep(600) in the main thread would not wake until it ends (seen once in a full run).
-            for _ in range(6000):
-                time.sleep(0.1)
-        return real(self, texts)
-
-    embedding.E5Embedder.embed_passages = embed_then_hang
-    from gdpr_assistant.cli import main
-    sys.argv = ["ask", "index"]
-    main()
-""")
-
-
-def kill_mid_build(env: dict[str, str], sig: signal.Signals = signal.SIGKILL) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.Popen([sys.executable, "-c", KILLABLE_INDEX], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "MID-BUILD", (line, proc.stderr.read() if proc.poll() is not None else "")
-        os.kill(proc.pid, sig)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    if sig == signal.SIGKILL:
-        assert proc.returncode == -signal.SIGKILL
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-@pytest.mark.slow
-def test_killed_update_keeps_answering_and_next_run_repairs(built_copy: Built, e5: Embedder) -> None:
-    corpus, idx = built_copy.corpus_dir, built_copy.index_dir
-    before = manifest(idx)
-    rows_before = live_rows(idx)
-    with (corpus / COLLECTIVITES).open("a", encoding="utf-8") as f:
-        f.write("\n\n" + ZORGLUB)
-    (corpus / "quokka.md").write_text(NEW_DOC, encoding="utf-8")
-    env = clean_env(ASK_CORPUS_DIR=str(corpus), ASK_INDEX_DIR=str(idx), ASK_EMBEDDER="e5", ASK_EMBED_BATCH_SIZE="1")
-
-    # Ctrl-C: a clean stop, with the lock released.
-    interrupted = kill_mid_build(env, signal.SIGINT)
-    assert interrupted.returncode == 1 and "Aborted" in interrupted.stderr
-    assert "Traceback" not in interrupted.stderr and manifest(idx) == before
-    # SIGKILL: no clean-up at all.
-    kill_mid_build(env)
-    assert manifest(idx) == before
-    state = chroma_state(idx, fresh_process=True)
-    orphan = state[f"passages_g{before['generation'] + 1}"]
-    assert orphan["count"] == rows_before["docs"][SANTE] + 2  # unchanged file copied, two new passages: half-way
-    # What a reader sees meanwhile: the previous generation, whole and alone.
-    retriever = Retriever(Index(built_copy.settings, e5))
-    assert sorted(p.id for p in retriever.passages) == rows_before["ids"]
-    assert all("Zorglub" not in h.passage.text for h in retriever.search("comité Zorglub", k=5))
-
-    # The next `ask search` notices the stale index, builds the generation again and answers from it.
-    proc = run_ask(["search", "--json", "--k", "3", "Que valide le comité Zorglub ?"], env)
-    assert proc.returncode == 0, proc.stderr
-    hits = json.loads(proc.stdout)
-    assert hits[0]["doc"] == COLLECTIVITES and "Zorglub" in hits[0]["text"]
-    m = manifest(idx)
-    assert m["generation"] == before["generation"] + 1
-    state = chroma_state(idx, fresh_process=True)
-    rows = state[m["collection"]]
-    assert rows["count"] == sum(f["passages"] for f in m["files"].values()) == len(set(rows["ids"]))
-    assert rows["docs"] == {n: expected_passages(corpus, n) for n in (COLLECTIVITES, SANTE, "quokka.md")}
-    assert set(state) == {before["collection"], m["collection"]}
-    again = run_ask(["index"], env)
-    assert again.returncode == 0 and "Index up to date" in again.stdout
-
-
-@pytest.mark.slow
-def test_killed_first_build_is_redone_on_first_use(tmp_path: Path) -> None:
-    corpus = make_corpus(tmp_path / "corpus", [COLLECTIVITES])
-    idx = tmp_path / "index"
-    env = clean_env(ASK_CORPUS_DIR=str(corpus), ASK_INDEX_DIR=str(idx), ASK_EMBEDDER="e5", ASK_EMBED_BATCH_SIZE="2")
-    kill_mid_build(env)
-    assert not (idx / "manifest.json").exists()
-    assert [c["count"] for c in chroma_state(idx, fresh_process=True).values()] == [4]  # two batches of two
-
-    proc = run_ask(["search", "--json", "--k", "2", "Ekonom-IA Nantes Métropole"], env)
-    assert proc.returncode == 0, proc.stderr
-    assert '"doc": "cnil-collectivites-ia-environnement-2024.md"' in proc.stdout
-    state = chroma_state(idx, fresh_process=True)
-    assert list(state) == [manifest(idx)["collection"]]
-    assert state[manifest(idx)["collection"]]["count"] == expected_passages(corpus, COLLECTIVITES)

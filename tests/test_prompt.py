@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gdpr_assistant.generation import trim_passage
+from gdpr_assistant.drafting.prompt import trim_passage
 
 PASSAGE = "\n".join([
     "Les données d'entraînement doivent être protégées.",

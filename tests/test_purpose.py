@@ -12,13 +12,28 @@ from pathlib import Path
 
 import pytest
 from conftest import clean_env, make_corpus, run_ask
+from fakes import FakeBackend, FakeModels
 
-from gdpr_assistant import purpose as P
-from gdpr_assistant.embedding import Embedder
-from gdpr_assistant.index import Index
-from gdpr_assistant.pipeline import Assistant, Citation
-from gdpr_assistant.safety import QuestionError
+from gdpr_assistant.assistant import Assistant
+from gdpr_assistant.index.embedding import Embedder
+from gdpr_assistant.index.store import Index
+from gdpr_assistant.intake.question import QuestionError
+from gdpr_assistant.purpose import drafter as P
+from gdpr_assistant.purpose.assessment import Criterion, assess
+from gdpr_assistant.purpose.criteria import Case
+from gdpr_assistant.purpose.facts import (
+    Facts,
+    PurposeInputError,
+    PurposeRequest,
+    clean_description,
+    core_text,
+    detect_case,
+    is_draft_request,
+    read_facts,
+)
+from gdpr_assistant.purpose.statement import check_statement, template_statement
 from gdpr_assistant.settings import Settings
+from gdpr_assistant.types import Citation
 
 DOCS = ("cnil-webinaire-recommandations-ia-rgpd-2024.md", "cnil-synthese-contributions-bases-ia-2023.txt")
 
@@ -42,16 +57,16 @@ TRIAGE = ("Modèle d'aide au tri des patients aux urgences : il estime un niveau
           "public.")
 
 
-def analyse(description: str, **fields: object) -> tuple[P.Case, list[P.Criterion], P.Facts]:
-    request = P.PurposeRequest(description, **fields)  # type: ignore[arg-type]
-    core = P.core_text(description)
+def analyse(description: str, **fields: object) -> tuple[Case, list[Criterion], Facts]:
+    request = PurposeRequest(description, **fields)  # type: ignore[arg-type]
+    core = core_text(description)
     lang = request.lang or "fr"
-    facts = P.read_facts(request, core, lang)
-    case, _, _ = P.detect_case(request, core, facts, lang)
-    return case, P.assess(case, facts, lang), facts
+    facts = read_facts(request, core, lang)
+    case, _, _ = detect_case(request, core, facts, lang)
+    return case, assess(case, facts, lang), facts
 
 
-def statuses(criteria: list[P.Criterion]) -> dict[str, str]:
+def statuses(criteria: list[Criterion]) -> dict[str, str]:
     return {c.id: c.status for c in criteria}
 
 
@@ -73,7 +88,7 @@ def test_case_is_detected_from_the_description(description: str, lang: str, case
     ("Propose-moi une base légale pour entraîner mon modèle.", False),
 ])
 def test_ask_routes_only_requests_to_draft_a_purpose(question: str, is_request: bool) -> None:
-    assert P.is_draft_request(question) is is_request
+    assert is_draft_request(question) is is_request
 
 
 def test_structured_answers_override_the_description() -> None:
@@ -145,42 +160,42 @@ def test_research_criteria_ask_for_the_field() -> None:
 
 @pytest.mark.parametrize("text", [None, "", "   ", "modèle", "IA ?", "\u200b\u200b"])
 def test_empty_or_one_word_description_asks_for_more(text: str | None) -> None:
-    with pytest.raises(P.PurposeInputError, match="Décrivez le système") as err:
-        P.clean_description(text, Settings())
+    with pytest.raises(PurposeInputError, match="Décrivez le système") as err:
+        clean_description(text, Settings())
     assert isinstance(err.value, QuestionError)  # interfaces show it like any bad question
-    with pytest.raises(P.PurposeInputError, match="Describe the AI system"):
-        P.clean_description(text, Settings(), "en")
+    with pytest.raises(PurposeInputError, match="Describe the AI system"):
+        clean_description(text, Settings(), "en")
 
 
 def test_wording_checks_catch_invented_or_dropped_facts() -> None:
-    core = P.core_text(READMISSION)
-    request = P.PurposeRequest(READMISSION, lang="en")
-    facts = P.read_facts(request, core, "en")
+    core = core_text(READMISSION)
+    request = PurposeRequest(READMISSION, lang="en")
+    facts = read_facts(request, core, "en")
     s = Settings()
     faithful = ("Development of a model that will predict, for each discharged patient, the risk of unplanned "
                 "readmission within 30 days, so that nurses can prioritise follow-up calls.")
-    assert P.check_statement(faithful, "operational", facts, core, s) == []
+    assert check_statement(faithful, "operational", facts, core, s) == []
     invented = faithful[:-1] + " and translate discharge letters."
-    assert any("capability" in p for p in P.check_statement(invented, "operational", facts, core, s))
+    assert any("capability" in p for p in check_statement(invented, "operational", facts, core, s))
     number = faithful.replace("30 days", "90 days")
-    assert any("numbers" in p for p in P.check_statement(number, "operational", facts, core, s))
+    assert any("numbers" in p for p in check_statement(number, "operational", facts, core, s))
     dropped = "Development of a model that will predict the risk of unplanned readmission within 30 days."
-    assert any("drops the use" in p for p in P.check_statement(dropped, "operational", facts, core, s))
-    assert "cut off" in P.check_statement(faithful[:-1] + " and", "operational", facts, core, s)
+    assert any("drops the use" in p for p in check_statement(dropped, "operational", facts, core, s))
+    assert "cut off" in check_statement(faithful[:-1] + " and", "operational", facts, core, s)
 
 
 def test_template_statement_keeps_every_fact() -> None:
     _, _, facts = analyse(DERMATO)
-    text = P.template_statement("research", facts, P.core_text(DERMATO), "fr")
+    text = template_statement("research", facts, core_text(DERMATO), "fr")
     assert text.startswith("Développement, à des fins de recherche scientifique en dermatologie")
     assert "preuve de concept" in text and "publication" in text
     _, _, facts = analyse(VLM, risky_capabilities="identifier des personnes", excluded_functionalities="reconnaissance "
                           "faciale", conditions_of_use="licence interdisant la surveillance")
-    text = P.template_statement("general_purpose", facts, VLM, "fr")
+    text = template_statement("general_purpose", facts, VLM, "fr")
     for value in ("identifier des personnes", "reconnaissance faciale", "licence interdisant la surveillance",
                   "décrire des images"):
         assert value in text
-    assert P.check_statement(text, "general_purpose", facts, VLM, Settings()) == []
+    assert check_statement(text, "general_purpose", facts, VLM, Settings()) == []
 
 
 def test_markdown_export_shows_checklist_questions_and_sources() -> None:
@@ -190,8 +205,8 @@ def test_markdown_export_shows_checklist_questions_and_sources() -> None:
         description="d", case="general_purpose", case_label="Système d'IA à usage général", case_reason="indiqué",
         case_note="La finalité doit se référer à la fois au type de système et à ses capacités.",
         statement="Développement d'un grand modèle de langage.",
-        criteria=[P.Criterion("type", "Type de système développé", True, "covered", "LLM", cite),
-                  P.Criterion("risky", "Capacités prévisibles les plus à risque", False, "missing", "non indiqué")],
+        criteria=[Criterion("type", "Type de système développé", True, "covered", "LLM", cite),
+                  Criterion("risky", "Capacités prévisibles les plus à risque", False, "missing", "non indiqué")],
         questions=["Quelles capacités prévisibles sont les plus à risque ?"], warnings=["attention"], lang="fr",
         model="template", timings={}, case_citation=cite)
     md = draft.to_markdown()
@@ -227,8 +242,8 @@ def assert_cited_from_corpus(draft: P.PurposeDraft, corpus: Path) -> None:
 
 
 def test_drafts_of_the_dev_items_cite_fiche_2(assistant: Assistant) -> None:
-    corpus = assistant.settings.corpus_dir
-    gp = assistant.draft_purpose(P.PurposeRequest(LLM_STARTUP), use_model=False)
+    corpus = assistant.settings.corpus.corpus_dir
+    gp = assistant.draft_purpose(PurposeRequest(LLM_STARTUP), use_model=False)
     assert gp.case == "general_purpose" and gp.lang == "fr" and gp.model == "template"
     assert_cited_from_corpus(gp, corpus)
     by_id = {c.id: c for c in gp.criteria}
@@ -239,14 +254,14 @@ def test_drafts_of_the_dev_items_cite_fiche_2(assistant: Assistant) -> None:
     assert "Rédige" not in gp.statement  # the request sentence is not part of the purpose
     assert any("Exemple de la CNIL" in q for q in gp.questions)
 
-    op = assistant.draft_purpose(P.PurposeRequest(READMISSION), use_model=False)
+    op = assistant.draft_purpose(PurposeRequest(READMISSION), use_model=False)
     assert op.case == "operational" and op.lang == "en"
     assert_cited_from_corpus(op, corpus)
     assert op.case_citation and op.case_citation.quote.startswith("L'usage opérationnel du système d'IA est précis")
     assert "so that nurses can prioritise follow-up calls" in op.statement
     assert [q for q in op.questions if "legitimate" in q]
 
-    research = assistant.draft_purpose(P.PurposeRequest(DERMATO), use_model=False)
+    research = assistant.draft_purpose(PurposeRequest(DERMATO), use_model=False)
     assert research.case == "research"
     assert_cited_from_corpus(research, corpus)
     field = next(c for c in research.criteria if c.id == "field")
@@ -257,13 +272,12 @@ def test_drafts_of_the_dev_items_cite_fiche_2(assistant: Assistant) -> None:
     assert payload["case"] == "research" and payload["criteria"][1]["citation"]["doc"] == DOCS[1]
 
 
-def test_a_wording_that_drops_a_criterion_is_replaced(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wording_that_drops_a_criterion_is_replaced(assistant: Assistant, e5: Embedder) -> None:
     """Whatever the model writes, a criterion the checklist marks covered stays in the statement."""
-    def careless_model(*args: object) -> str:
-        return "Développement d'un modèle vision-langage open source à usage général."  # capabilities lost
-
-    monkeypatch.setattr(P, "word_with_model", careless_model)
-    draft = assistant.draft_purpose(P.PurposeRequest(VLM, excluded_functionalities="reconnaissance faciale"))
+    careless = FakeBackend("Développement d'un modèle vision-langage open source à usage général.")  # capabilities lost
+    scripted = Assistant(assistant.settings, models=FakeModels(careless), embedder=e5)
+    draft = scripted.draft_purpose(PurposeRequest(VLM, excluded_functionalities="reconnaissance faciale"))
+    assert len(careless.requests) == 1 and draft.raw == careless.draft
     assert draft.model == "template"
     assert any("drops the capabilities" in r for r in draft.rejected)
     assert "décrire des images" in draft.statement and "reconnaissance faciale" in draft.statement
@@ -272,15 +286,16 @@ def test_a_wording_that_drops_a_criterion_is_replaced(assistant: Assistant, monk
 
 
 def test_too_short_description_is_refused_before_any_work(assistant: Assistant) -> None:
-    with pytest.raises(P.PurposeInputError, match="trop courte"):
-        assistant.draft_purpose(P.PurposeRequest("chatbot"))
+    with pytest.raises(PurposeInputError, match="trop courte"):
+        assistant.draft_purpose(PurposeRequest("chatbot"))
 
 
 def test_cli_exports_markdown_and_json(assistant: Assistant, tmp_path: Path) -> None:
     s = assistant.settings
     out = tmp_path / "drafts" / "finalite.md"
-    args = ["purpose", "--no-model", "--index", str(s.index_dir), "--corpus", str(s.corpus_dir), "--out", str(out),
-            "--json", "--risky-capabilities", "générer des contenus sur des personnes réelles", LLM_STARTUP]
+    where = ["--index", str(s.corpus.index_dir), "--corpus", str(s.corpus.corpus_dir)]
+    args = ["purpose", "--no-model", *where, "--out", str(out), "--json", "--risky-capabilities",
+            "générer des contenus sur des personnes réelles", LLM_STARTUP]
     proc = run_ask(args, clean_env())
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
@@ -291,15 +306,14 @@ def test_cli_exports_markdown_and_json(assistant: Assistant, tmp_path: Path) -> 
     assert "générer des contenus sur des personnes réelles" in md and "## Sources" in md
     assert not list(out.parent.glob(".*.tmp"))
 
-    proc = run_ask(["purpose", "--no-model", "--index", str(s.index_dir), "--corpus", str(s.corpus_dir), "IA"],
-                   clean_env())
+    proc = run_ask(["purpose", "--no-model", *where, "IA"], clean_env())
     assert proc.returncode == 2
     assert "Description trop courte" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
 def test_end_to_end_draft_with_the_fast_model(assistant: Assistant) -> None:
-    draft = assistant.draft_purpose(P.PurposeRequest(TRIAGE))
+    draft = assistant.draft_purpose(PurposeRequest(TRIAGE))
     assert draft.case == "operational"
     assert set(statuses(draft.criteria).values()) == {"covered"}
     assert draft.raw.startswith("Développement")  # the model ran, under the grammar
@@ -309,6 +323,6 @@ def test_end_to_end_draft_with_the_fast_model(assistant: Assistant) -> None:
         assert draft.rejected  # set aside only for a stated reason
     else:
         assert draft.model == "qwen2.5-coder-0.5b-instruct-q4_k_m"
-        assert P.check_statement(draft.statement, draft.case, facts, P.core_text(TRIAGE), assistant.settings) == []
+        assert check_statement(draft.statement, draft.case, facts, core_text(TRIAGE), assistant.settings) == []
     assert "1 à 5" in draft.statement and "infirmier" in draft.statement
-    assert_cited_from_corpus(draft, assistant.settings.corpus_dir)
+    assert_cited_from_corpus(draft, assistant.settings.corpus.corpus_dir)

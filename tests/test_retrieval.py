@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from conftest import Built
 
-from gdpr_assistant.embedding import E5Embedder, Embedder
-from gdpr_assistant.glossary import expansion
-from gdpr_assistant.index import Index
-from gdpr_assistant.lexical import BM25, tokenize
-from gdpr_assistant.retrieval import Retriever
+from gdpr_assistant.index.embedding import E5Embedder, Embedder
+from gdpr_assistant.index.store import Index
+from gdpr_assistant.retrieval.bm25 import BM25
+from gdpr_assistant.retrieval.retriever import Retriever
+from gdpr_assistant.text.glossary import expansion
+from gdpr_assistant.text.words import tokenize
 
 
 # -- glossary ----------------------------------------------------------------------------------------------------
@@ -74,15 +75,15 @@ def test_hub_scores_are_mean_similarity_to_nearest_other_passages(retriever: Ret
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -np.inf)
-    k = retriever.index.settings.hubness_k
+    k = retriever.index.settings.retrieval.hubness_k
     expected = np.sort(sims, axis=1)[:, -k:].mean(axis=1)
     assert np.allclose(hub, expected, atol=1e-5)
 
 
 def test_dense_ranking_is_chroma_cosine_reordered_by_hubness(built: Built, e5: Embedder) -> None:
     query = "Quels critères pour sélectionner les projets du bac à sable données de santé ?"
-    plain = Retriever(Index(built.settings.model_copy(update={"hubness_weight": 0.0}), e5))
-    corrected = Retriever(Index(built.settings.model_copy(update={"hubness_weight": 0.5}), e5))
+    plain = Retriever(Index(built.settings.replace(hubness_weight=0.0), e5))
+    corrected = Retriever(Index(built.settings.replace(hubness_weight=0.5), e5))
     raw = plain._dense(query, 10)
     sims = [s for _, s in raw]
     assert sims == sorted(sims, reverse=True)  # plain cosine order, as Chroma returns it
@@ -112,7 +113,7 @@ def test_english_question_reaches_the_french_passage(retriever: Retriever) -> No
 
 @pytest.mark.parametrize("mode", ["dense", "lexical"])
 def test_single_ranker_modes(built: Built, e5: Embedder, mode: str) -> None:
-    r = Retriever(Index(built.settings.model_copy(update={"retrieval_mode": mode}), e5))
+    r = Retriever(Index(built.settings.replace(retrieval_mode=mode), e5))
     hits = r.search("bac à sable données de santé", 5)
     assert hits
     assert all((h.lexical_rank is None) == (mode == "dense") for h in hits)
@@ -139,22 +140,25 @@ def test_query_and_passage_calls_set_their_own_thread_counts(e5: Embedder) -> No
 def test_an_english_claim_stands_on_the_french_sentence_it_translates(built: Built, e5: Embedder) -> None:
     """The similarity read for an English claim is that of the passage's closest sentence: high for the
     sentence it translates, not reached by the same claim set against a passage that does not make it."""
-    from gdpr_assistant import citations
-    from gdpr_assistant.pipeline import Assistant
+    from gdpr_assistant.assistant import Assistant
+    from gdpr_assistant.verification.crosslingual import sentence_similarity
+    from gdpr_assistant.verification.verifier import DraftVerifier, Evidence
 
-    assistant = Assistant(built.settings)
-    assistant._embedder = e5
-    s = assistant.settings
-    passages = [p.text for p in assistant.retriever().passages]
+    assistant = Assistant(built.settings, embedder=e5)
+    t = assistant.settings.trust
+    retriever = assistant.retriever()
+    passages = [p.text for p in retriever.passages]
     own = next(p for p in passages if "Une équipe dédiée (DPO / datascientist" in p)
     other = next(p for p in passages if "Ekonom" in p and "datascientist" not in p and len(p) > 600)
-    # "DPO" is its anchor: a word the passage shares with it (see citations.support).
+    # "DPO" is its anchor: a word the passage shares with it (see verification.claims.support).
     claim = ("The project has a dedicated team: the DPO, a data scientist, IT and a data and foresight officer "
              "of the Water Cycle Department [1].")
-    sim = assistant.claim_similarity([own, other])
-    midpoint = s.claim_dense_floor + s.support_threshold * (s.claim_dense_ceiling - s.claim_dense_floor)
+    sim = sentence_similarity(assistant.embedder, [own, other])
+    midpoint = t.claim_dense_floor + t.support_threshold * (t.claim_dense_ceiling - t.claim_dense_floor)
     assert sim(claim, 0) >= midpoint > sim(claim, 1)
-    kept = citations.verify(claim, [own, other], s.support_threshold, sim, s.claim_dense_floor,
-                            s.claim_dense_ceiling, idf=assistant.retriever().idf, answer_lang="en",
-                            passage_langs=["fr", "fr"])
-    assert kept.sources == [0]
+    # Cited against the other passage, the claim moves to the one it translates.
+    draft = DraftVerifier(Evidence(passages=[own, other], question="", idf=retriever.idf, trust=t, dense=sim,
+                                   cross=[True, True]))
+    shown = "".join([*draft.feed(claim.replace("[1]", "[2]")), *draft.close()])
+    assert draft.shown == [0] and draft.claims[0].reason == "re-attributed", draft.claims
+    assert shown.endswith("Department [1].")

@@ -3,7 +3,8 @@
 One server for the module (building its index is the slow part), started the way a user starts it, under the
 network recorder of ``conftest``: every non-loopback attempt of the server process is logged and refused.
 API tests go through ``gradio_client``; the browser test drives Debian's headless Chromium through
-playwright and fails if the page requests anything that is not on this machine.
+playwright and fails if the page requests anything that is not on this machine. The page's own behaviour (Enter
+sends, the sources panel renders) is checked in seconds on a page served in this process over a scripted model.
 """
 
 from __future__ import annotations
@@ -115,10 +116,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 # -- rendering (pure functions, fixed inputs) -----------------------------------------------------------------
+def _marked(html_out: str) -> str:
+    """The marked text of ``html_out``, whitespace collapsed. One span may be marked in several pieces (one per
+    paragraph, list item or emphasis it crosses): pieces apart only by inline tags are joined as they read."""
+    import html
+
+    text = re.sub(r"</?(?:p|h\d|li|ul|ol|hr|br|blockquote)\b[^>]*>", " ", html_out)  # blocks: a space apart
+    text = re.sub(r"</mark>(\s*)<mark>", r"\1", re.sub(r"<(?!/?mark>)[^>]*>", "", text))
+    return " ".join(html.unescape(" ".join(re.findall(r"<mark>(.*?)</mark>", text, re.S))).split())
+
+
 def _answer(refused: bool = False) -> Any:
-    from gdpr_assistant.chunking import Passage
-    from gdpr_assistant.pipeline import Answer, Citation
-    from gdpr_assistant.retrieval import Hit
+    from gdpr_assistant.types import Answer, Citation, Hit, Passage
 
     text = "# Le consentement\n\n- Libre <b>\n- Univoque"
     passage = Passage("deck.md", 3, text, 0, len(text), ("Fiche 4",), 10, 14)
@@ -130,43 +139,86 @@ def _answer(refused: bool = False) -> Any:
 
 
 def test_answer_bubble_links_each_citation_and_shows_time_tokens_and_model() -> None:
-    from gdpr_assistant import ui
+    from gdpr_assistant.interfaces import ui
 
     md = ui.answer_markdown(_answer(), "src-3", ui.TEXTS["fr"])
     assert "libre [\\[1\\]](#src-3-1)." in md
     assert "3.2 s" in md and "900 + 20 jetons" in md and "qwen-test" in md
     panel = ui.sources_html(_answer(), "src-3", {}, ui.TEXTS["fr"], 600)
     assert 'id="src-3-1"' in panel and "Fiches CNIL" in panel and "deck.md · Fiche 4, l. 10–14" in panel
-    # The cited span is marked inside the passage, which is escaped like the rest.
-    assert "<mark>- Libre &lt;b&gt;</mark>" in panel and "<b>" not in panel
+    # The passage's Markdown is rendered, the cited item marked inside its list item, its <b> escaped.
+    assert "<h1>Le consentement</h1>" in panel and "<li><mark>Libre &lt;b&gt;</mark></li>" in panel
+    assert "<b>" not in panel and "# " not in panel
 
 
 def test_a_quote_with_collapsed_line_breaks_is_still_marked_in_its_passage() -> None:
-    # A quoted PDF sentence (extraction.py) has its line breaks collapsed and Markdown bold dropped.
-    from gdpr_assistant import ui
+    # A quoted PDF sentence (verification/quotes.py) has its line breaks collapsed and Markdown bold dropped.
+    from gdpr_assistant.interfaces import ui
 
     passage = "Intro.\n\nUn participant a **soulevé** qu'il pouvait être \n\ndifficile de vérifier.\nFin."
-    html_out = ui.marked_passage(passage, "Un participant a soulevé qu'il pouvait être difficile de vérifier.")
-    before, rest = html_out.split("<mark>")
-    marked, after = rest.split("</mark>")
-    assert "Intro." in before and marked.startswith("Un participant") and "soulevé" in marked
-    assert marked.endswith("difficile de vérifier.") and "Fin." in after
+    quote = "Un participant a soulevé qu'il pouvait être difficile de vérifier."
+    html_out = ui.marked_passage(passage, quote)
+    assert _marked(html_out) == quote
+    assert html_out.index("Intro.") < html_out.index("<mark>") and html_out.rindex("</mark>") < html_out.index("Fin.")
+    assert "<strong><mark>soulevé</mark></strong>" in html_out and "**" not in html_out
     assert "<mark>" not in ui.marked_passage(passage, "Une phrase qui n'y est pas.")
 
 
 def test_an_excerpt_quoted_without_its_markdown_is_marked_across_headings_and_rules() -> None:
-    from gdpr_assistant import extraction, ui
+    from gdpr_assistant.interfaces import ui
+    from gdpr_assistant.text.markup import plain
 
     slide = "# Fiche 5\n\n---\n\n## Obligatoire\n\nPour les traitements à **haut risque**\n\n## Facultative\n\nFin."
-    quote = extraction.plain(slide.rsplit("\n\n", 1)[0])
+    quote = plain(slide.rsplit("\n\n", 1)[0])
     assert quote == "Fiche 5 Obligatoire Pour les traitements à haut risque Facultative"
-    before, rest = ui.marked_passage(slide, quote).split("<mark>")
-    marked, after = rest.split("</mark>")
-    assert before == "# " and marked.startswith("Fiche 5") and marked.endswith("Facultative") and "Fin." in after
+    html_out = ui.marked_passage(slide, quote)
+    assert _marked(html_out) == quote
+    assert html_out.startswith("<h1><mark>Fiche 5</mark></h1>\n<hr />\n<h2><mark>Obligatoire</mark></h2>")
+    assert "<strong><mark>haut risque</mark></strong>" in html_out and html_out.endswith("<p>Fin.</p>\n")
+
+
+# A slide of the kind the CNIL deck holds, with raw HTML a user's document could carry.
+CONSENT = ("# Fiche 4 : le consentement\n\n## Le consentement\n\nLe consentement doit être **libre**, spécifique, "
+           "éclairé et univoque.\n\n- Il peut être retiré à tout moment.\n- Le responsable doit pouvoir en apporter "
+           "la preuve.\n\n<script>window.injected = 1</script>\n")
+CONSENT_ANSWER = "Le consentement doit être libre, spécifique, éclairé et univoque"
+
+
+def test_a_passage_is_shown_rendered_from_its_markdown_with_the_cited_span_marked() -> None:
+    from gdpr_assistant.interfaces import ui
+    from gdpr_assistant.text.markup import plain
+    from gdpr_assistant.types import Hit, Passage
+
+    quote = plain("Le consentement doit être **libre**, spécifique, éclairé et univoque.")
+    html_out = ui.marked_passage(CONSENT, quote)
+    assert "<h1>Fiche 4 : le consentement</h1>" in html_out and "<h2>Le consentement</h2>" in html_out
+    assert "<li>Il peut être retiré à tout moment.</li>" in html_out
+    assert "<strong><mark>libre</mark></strong>" in html_out and _marked(html_out) == quote
+    assert "#" not in html_out and "**" not in html_out
+    # The nearest passages of a refusal are rendered the same way, unmarked.
+    passage = Passage("fiche.md", 0, CONSENT, 0, len(CONSENT), ("Fiche 4",), 1, 10)
+    hit = ui.hit_html(Hit(passage, 0.5, 0.9, 1, 1), {}, 600)
+    assert "<h2>Le consentement</h2>" in hit and "<strong>libre</strong>" in hit and "<mark>" not in hit
+
+
+def test_a_passage_cannot_inject_markup_or_make_the_page_fetch_anything() -> None:
+    from gdpr_assistant.interfaces import ui
+
+    passage = ("Texte <script>alert('x')</script> puis <img src=x onerror=alert(1)> et <b>gras</b>.\n\n"
+               "![pixel](http://tracker.example/p.png) [lien](javascript:alert(1)) <http://tracker.example/a>\n\n"
+               "[ref]: http://tracker.example/r\n\n&#60;script&#62; \ufdd0\ufdd1")
+    for quote in ("Texte <script>alert('x')</script> puis", "", "absent"):
+        html_out = ui.marked_passage(passage, quote)
+        tags = set(re.findall(r"</?([a-z0-9]+)", html_out))
+        assert tags <= {"p", "br", "mark"}, html_out  # no script, img, b, a: the document's HTML is text
+        assert "&lt;script&gt;alert" in html_out and "&lt;img src=x" in html_out and "\ufdd0" not in html_out
+        assert "http://tracker.example/r" in html_out  # a link definition stays visible, not a hidden target
+    assert _marked(ui.marked_passage(passage, "Texte <script>alert('x')</script> puis")) == (
+        "Texte <script>alert('x')</script> puis")
 
 
 def test_refused_answer_is_labelled_and_shows_the_nearest_passages() -> None:
-    from gdpr_assistant import ui
+    from gdpr_assistant.interfaces import ui
 
     t = ui.TEXTS["en"]
     md = ui.answer_markdown(_answer(refused=True), "src-1", t)
@@ -351,6 +403,108 @@ def test_browser_chat_purpose_and_corpus(server: Server, tmp_path: Path) -> None
     assert foreign == []
     for name in ("ui-chat.png", "ui-purpose.png", "ui-corpus.png"):
         assert (shots / name).stat().st_size > 10_000
+
+
+@dataclass
+class FakePage:
+    url: str
+    questions: list[str]  # the question of each prompt the fake model was given
+
+
+@pytest.fixture(scope="module")
+def fake_page(built: Any, e5: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakePage]:
+    """The page served in this process over a scripted model (tests/fakes.py), the real index and verifier: the
+    page's behaviour in seconds. The model answers from the CONSENT slide, added to a copy of the small corpus."""
+    import shutil
+
+    from conftest import make_settings
+    from fakes import FakeBackend, FakeModels
+
+    from gdpr_assistant.assistant import Assistant
+    from gdpr_assistant.interfaces import ui
+    from gdpr_assistant.models.backend import Message
+
+    root = tmp_path_factory.mktemp("fake-page")
+    shutil.copytree(built.corpus_dir, root / "corpus")
+    shutil.copytree(built.index_dir, root / "index")
+    (root / "corpus" / "fiche-consentement.md").write_text(CONSENT, encoding="utf-8")
+    settings = make_settings(root / "corpus", root / "index")
+    questions: list[str] = []
+
+    def answer(messages: list[Message]) -> str:
+        """Cite the excerpt that holds the slide, as the prompt numbers it."""
+        user = messages[-1]["content"]
+        questions.append(user.rsplit("\n", 2)[-2])
+        for m in re.finditer(r"^\[(\d+)\] \(", user, re.M):
+            if "consentement doit être" in user[m.end():].split("\n\n[", 1)[0]:
+                return f"{CONSENT_ANSWER} [{m.group(1)}]."
+        return "Aucun extrait ne le dit."
+
+    assistant = Assistant(settings, models=FakeModels(FakeBackend(answer)), embedder=e5)
+    assistant.update_index()
+    demo, url = ui.launch(settings, assistant, "127.0.0.1", free_port())
+    try:
+        yield FakePage(url, questions)
+    finally:
+        demo.close()
+
+
+def test_browser_enter_sends_the_question_shift_enter_adds_a_line(fake_page: FakePage) -> None:
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    foreign: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="fr-FR")
+            page.on("request", lambda r: foreign.append(r.url) if urlparse(r.url).hostname not in (
+                None, "127.0.0.1", "localhost") else None)
+            page.set_default_timeout(60_000)
+            page.goto(fake_page.url)
+            box = page.locator("#question textarea")
+            user = page.locator("#chatbot .message-row.user-row")
+
+            # Shift+Enter starts a new line of the question and sends nothing.
+            box.click()
+            box.press_sequentially("Quelles qualités doit réunir")
+            box.press("Shift+Enter")
+            box.press_sequentially("le consentement ?")
+            expect(box).to_have_value("Quelles qualités doit réunir\nle consentement ?")
+            page.wait_for_timeout(1500)
+            expect(user).to_have_count(0)
+            assert fake_page.questions == []
+
+            # Enter sends it: the question is shown, the box emptied, the answer and its sources come.
+            box.press("Enter")
+            expect(user).to_have_count(1)
+            expect(user.first).to_contain_text("le consentement ?")
+            expect(box).to_have_value("")
+            bot = page.locator("#chatbot .message-row.bot-row").last
+            expect(bot).to_contain_text(CONSENT_ANSWER)
+            expect(bot).to_contain_text("jetons")
+            assert len(fake_page.questions) == 1
+
+            # The sources panel shows the slide rendered, the cited sentence marked, its <script> as text.
+            sources = page.locator("#sources")
+            expect(sources.locator(".src-text h2")).to_have_text("Le consentement")
+            expect(sources.locator(".src-text strong mark")).to_have_text("libre")
+            expect(sources.locator(".src-text mark").first).to_have_text("Le consentement doit être ")
+            expect(sources).to_contain_text("<script>window.injected = 1</script>")
+            expect(sources).not_to_contain_text("##")
+            expect(sources).not_to_contain_text("**")
+            expect(sources.locator("script")).to_have_count(0)
+            assert page.evaluate("window.injected") is None
+
+            # The button sends too.
+            box.fill("Le consentement peut-il être retiré ?")
+            page.locator("#send").click()
+            expect(user).to_have_count(2)
+            expect(page.locator("#chatbot .message-row.bot-row")).to_have_count(2)
+            expect(page.locator("#chatbot .message-row.bot-row").last).to_contain_text("jetons")
+        finally:
+            browser.close()
+    assert foreign == []
 
 
 def test_non_loopback_host_needs_the_option_and_prints_a_warning(server: Server) -> None:

@@ -196,6 +196,20 @@ def _add_allowed(hosts: Iterable[str]) -> None:
             _allowed_names.add(host)
 
 
+def url_hosts(urls: Iterable[str | None]) -> list[str]:
+    """The hosts of the servers a shared deployment talks to (``ASK_CHROMA_URL``, ``ASK_LLM_URL``), to open in
+    the guard: each host alone, not its network; loopback ones are left out (always open)."""
+    from urllib.parse import urlsplit
+
+    hosts: list[str] = []
+    for url in urls:
+        host = (urlsplit(url if "//" in url else f"//{url}").hostname or "") if url else ""
+        if host and not (host == "localhost" or ((ip := _ip(host)) is not None and ip.is_loopback)) \
+                and host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
 def install_egress_guard(allowed_hosts: Iterable[str] = ()) -> None:
     """Refuse, process-wide, every connection to a non-loopback address not in ``allowed_hosts``.
 

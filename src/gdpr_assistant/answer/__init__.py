@@ -1,0 +1,1 @@
+"""The answer flow: intake, retrieval, drafting, verification, fallback, the answer."""

@@ -1,0 +1,367 @@
+"""The answer flow, one way: intake → retrieval → drafting → verification → fallback → the answer.
+
+Each question reads one :class:`Snapshot`, taken when it arrives: an index update during the answer cannot
+change the passages, the word rarities the checks weigh, or the titles shown.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from gdpr_assistant.drafting.prompt import NOT_COVERED, answer_grammar, build_messages
+from gdpr_assistant.energy import Meter
+from gdpr_assistant.index.embedding import Embedder
+from gdpr_assistant.intake import harm
+from gdpr_assistant.intake import question as safety
+from gdpr_assistant.library import Library
+from gdpr_assistant.models.backend import Generation, GenerationStats, Message, ModelBackend, Models
+from gdpr_assistant.purpose import PurposeRequest, answer_text, draft_purpose, is_draft_request
+from gdpr_assistant.retrieval.retriever import Retriever
+from gdpr_assistant.settings import Settings
+from gdpr_assistant.text.language import detect_language, language_of
+from gdpr_assistant.text.markup import plain
+from gdpr_assistant.text.words import tokenize
+from gdpr_assistant.types import Answer, AnswerKind, Citation, Hit, Passage
+from gdpr_assistant.verification import quotes
+from gdpr_assistant.verification.crosslingual import sentence_similarity
+from gdpr_assistant.verification.entailment import claim_window, entailment_margin
+from gdpr_assistant.verification.judge import judge_quote
+from gdpr_assistant.verification.premise import NOTICE, PROMPT_NOTE, Premise, premise_of, unsupported
+from gdpr_assistant.verification.verifier import DraftVerifier, Evidence
+
+_CITATION = re.compile(r"\s*\[\d+\]")
+
+REFUSAL = {
+    "fr": ("Le corpus ne couvre pas cette question : je ne trouve pas de passage des recommandations de la CNIL "
+           "et de l'Inserm qui y réponde, et je préfère ne pas deviner. Je réponds aux questions sur le RGPD et "
+           "l'IA à partir de ces documents."),
+    "en": ("The corpus does not cover this question: no passage of the CNIL and Inserm guidance answers it, and "
+           "I would rather not guess. I answer GDPR and AI-compliance questions from these documents."),
+}
+
+
+class Snapshot:
+    """What one answer reads, taken once: the index generation (passages, word rarities), the titles, the models.
+    The index is read on first use, so a question declined at intake never waits for it."""
+
+    def __init__(self, library: Library, models: Models) -> None:
+        self._library = library
+        self.models = models
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return self._library.retriever()
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        self.retriever  # noqa: B018  (the index first: titles come from its manifest)
+        return self._library.titles()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._library.embedder
+
+
+@dataclass
+class _Trace:
+    """What one answer measured on its way, for the Answer's timings, margins and energy."""
+
+    meter: Meter
+    reading: tuple[float, int] = (0.0, 0)
+    t0: float = field(default_factory=time.perf_counter)
+    timings: dict[str, float | int] = field(default_factory=lambda: {
+        "retrieval_s": 0.0, "ttft_s": 0.0, "total_s": 0.0, "prompt_tokens": 0, "completion_tokens": 0,
+        "judge_s": 0.0})
+    refusal_margin: float | None = None
+    quote_margin: float | None = None
+    excerpt_margin: float | None = None
+    relevance_margin: float | None = None
+
+    def __post_init__(self) -> None:
+        self.reading = self.meter.start()
+
+
+@dataclass
+class _Asked:
+    question: str  # as cleaned
+    query: str  # what retrieval, the prompt and the checks read: a follow-up joined to the previous question
+    lang: str
+    warnings: list[str]
+    trace: _Trace
+    model: str
+    notice: str = ""  # said before the answer: the question's premise is not in the documents
+
+    def finish(self, text: str, refused: bool, hits: list[Hit], reason: str, cites: list[Citation] | None = None,
+               dropped: list[str] | None = None, raw: str = "", kind: AnswerKind = "answer") -> Answer:
+        t = self.trace
+        t.timings["total_s"] = round(time.perf_counter() - t.t0, 3)
+        if self.notice:
+            text = f"{self.notice}\n\n{text}"
+        return Answer(question=self.question, answer=text, refused=refused, lang=self.lang, citations=cites or [],
+                      passages=hits, model=self.model, timings=t.timings, warnings=self.warnings,
+                      dropped=dropped or [], raw=raw, refusal_reason=reason, refusal_margin=t.refusal_margin,
+                      quote_margin=t.quote_margin, excerpt_margin=t.excerpt_margin,
+                      relevance_margin=t.relevance_margin, kind=kind,
+                      energy=t.meter.stop(t.reading))
+
+
+class AnswerPipeline:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.meter = Meter(settings.energy)
+
+    def run(self, snap: Snapshot, question: str, history: Sequence[tuple[str, str]] = (), k: int | None = None,
+            lang: str | None = None) -> Iterator[str | Answer]:
+        """Yield verified answer text as each sentence is checked, then the final :class:`Answer`."""
+        s = self.settings
+        trace = _Trace(self.meter)
+        question = safety.clean_question(question, s.answer.max_question_chars)
+        lang = lang if lang in ("fr", "en") else detect_language(question)
+        asked = _Asked(question, question, lang, safety.question_warnings(question, lang), trace, snap.models.name)
+
+        declined = self._declined(snap, asked)
+        if declined is not None:
+            yield declined.answer
+            yield declined
+            return
+        if not history and is_draft_request(question):
+            yield from self._purpose(snap, asked)
+            return
+        if history and len(question.split()) <= s.answer.followup_max_words:
+            # A follow-up ("et pour la santé ?") is read with the previous question everywhere: in retrieval, in
+            # the prompt (a list of earlier questions above it left the models refusing follow-ups they answer
+            # when asked in one piece), by the claim checks and by the quote judge.
+            asked.query = f"{history[-1][0]} {question}"
+
+        hits = self._retrieve(snap, asked, k or s.retrieval.answer_k)
+        evidence = self.evidence(snap, asked.query, hits)
+        if evidence < s.trust.refuse_below_evidence:
+            yield REFUSAL[lang]
+            yield asked.finish(REFUSAL[lang], True, hits, f"weak retrieval evidence ({evidence:.2f})")
+            return
+
+        passages = [h.passage for h in hits]
+        messages = self.prompt_messages(snap, asked.query, hits, lang)
+        premise = self._premise_unsupported(snap, asked, hits)
+        if premise is not None:
+            # Said first, and the model is told: a draft that repeats the premise does not pass the checks anyway.
+            asked.notice = NOTICE[lang].format(premise=premise.text)
+            messages[-1]["content"] += "\n" + PROMPT_NOTE[lang].format(premise=premise.text)
+            yield asked.notice
+        draft = self._verifier(snap, passages, asked.query, lang, lead="\n\n" if asked.notice else "")
+        stats = GenerationStats()
+        yield from self._write(snap.models.answerer(), messages, draft, stats)
+        trace.refusal_margin = stats.refusal_margin
+        trace.timings.update(ttft_s=round(stats.ttft_s, 3), prompt_tokens=stats.prompt_tokens,
+                             completion_tokens=stats.completion_tokens)
+        reason = draft.verdict(lang) or self._irrelevant(snap, asked, draft)
+        if not reason:
+            yield self._written(snap, asked, hits, passages, draft, "", "answer")
+            return
+        yield from self._instead(snap, asked, hits, passages, messages, draft, reason, stats)
+
+    # -- stages ------------------------------------------------------------------------------------------------
+    def _declined(self, snap: Snapshot, asked: _Asked) -> Answer | None:
+        """A request the assistant does not serve, whatever the corpus says: a question in another language,
+        someone's personal contact details, help to harm people or evade the law (intake/)."""
+        foreign = language_of(asked.question)
+        if foreign not in ("", "fr", "en"):
+            return asked.finish(safety.LANGUAGES_ONLY, True, [], f"a question in another language ({foreign})",
+                                kind="declined")
+        policy = safety.check_policy(asked.question)
+        if policy.decline:
+            return asked.finish(safety.policy_message(policy.reason, asked.lang), True, [], policy.reason,
+                                kind="declined")
+        t = self.settings.trust
+        family = harm.cue(asked.question)
+        if t.harm_check == "always" or (t.harm_check == "cued" and family):
+            judge = snap.models.judge() or snap.models.answerer()
+            margin = harm.malice_margin(judge, asked.question, asked.lang)
+            if margin >= t.harm_min:
+                # With the guidance the request goes against: the nearest passages, listed, never quoted.
+                hits = snap.retriever.search(asked.question, self.settings.retrieval.answer_k)
+                return asked.finish(harm.decline_text(family or "general", asked.lang), True, hits,
+                                    f"a request for help to harm or evade the law ({family or 'judged'}, "
+                                    f"{margin:+.2f})", kind="declined")
+        return None
+
+    def _irrelevant(self, snap: Snapshot, asked: _Asked, draft: DraftVerifier) -> str:
+        """Why a verified answer is not shown after all: the judge finds it does not answer the question (faithful
+        sentences about something else, as an out-of-corpus question gets). "" when it does, or when unchecked."""
+        t = self.settings.trust
+        judge = snap.models.judge() if t.relevance_check else None
+        if judge is None:
+            return ""
+        answer = plain(_CITATION.sub("", draft.text))
+        asked.trace.relevance_margin = judge_quote(judge, asked.query, answer, asked.lang)
+        if asked.trace.relevance_margin < t.relevance_min:
+            return f"the judge finds the answer off the question ({asked.trace.relevance_margin:+.2f})"
+        return ""
+
+    def _premise_unsupported(self, snap: Snapshot, asked: _Asked, hits: Sequence[Hit]) -> Premise | None:
+        t = self.settings.trust
+        found = premise_of(asked.question) if t.premise_check else None
+        judge = snap.models.judge() if found else None
+        if found is None or judge is None:
+            return None
+        windows = [claim_window(found.text, h.passage.text, snap.retriever.idf, t.judge_window_chars)
+                   for h in hits[:t.premise_passages]]
+        return found if unsupported(found, windows, judge, asked.lang, t.premise_min) else None
+
+    def _purpose(self, snap: Snapshot, asked: _Asked) -> Iterator[str | Answer]:
+        """A purpose statement to draft: the program's Fiche 2 checklist answers it, not free generation."""
+        statement = draft_purpose(PurposeRequest(description=asked.question, lang=asked.lang), snap.retriever,
+                                  snap.titles, snap.models.answerer(), self.settings)
+        text = answer_text(statement)
+        asked.trace.timings.update(prompt_tokens=statement.timings["prompt_tokens"],
+                                   completion_tokens=statement.timings["completion_tokens"])
+        yield text
+        answer = asked.finish(text, False, [], "", list(statement.citations), raw=statement.raw, kind="purpose")
+        answer.warnings += [w for w in statement.warnings if w not in answer.warnings]
+        yield answer
+
+    def _retrieve(self, snap: Snapshot, asked: _Asked, k: int) -> list[Hit]:
+        hits = snap.retriever.search(asked.query, k)
+        # A passage that gives the assistant orders (prompt injection in a user's file) stays visible in search
+        # but never enters a prompt, and the user is told which document carries it.
+        steering = sorted({h.passage.doc for h in hits if safety.addresses_the_assistant(h.passage.text)})
+        if steering:
+            hits = [h for h in hits if not safety.addresses_the_assistant(h.passage.text)]
+            asked.warnings.append(safety.steering_warning(steering, asked.lang))
+        asked.trace.timings["retrieval_s"] = round(time.perf_counter() - asked.trace.t0, 3)
+        return hits
+
+    def evidence(self, snap: Snapshot, query: str, hits: Sequence[Hit]) -> float:
+        """0..1 strength of the retrieved evidence, used to refuse before spending time on generation."""
+        if not hits:
+            return 0.0
+        t = self.settings.trust
+        top = max(h.similarity for h in hits)
+        dense = (top - t.dense_floor) / max(1e-6, t.dense_ceiling - t.dense_floor)
+        q = set(tokenize(snap.retriever.expand(query)))
+        lex = len(q & set(tokenize(" ".join(h.passage.text for h in hits[:3])))) / len(q) if q else 0.0
+        return float(max(0.0, min(1.0, max(dense, lex))))
+
+    def prompt_messages(self, snap: Snapshot, question: str, hits: Sequence[Hit], lang: str) -> list[Message]:
+        """The chat messages sent to the model (public so the benchmark can replay the exact prompt)."""
+        return build_messages(question, [h.passage for h in hits], snap.titles, lang,
+                              self.settings.answer.max_passage_chars, focus=snap.retriever.expand(question),
+                              idf=snap.retriever.idf)
+
+    def _verifier(self, snap: Snapshot, passages: Sequence[Passage], question: str, lang: str,
+                  lead: str = "") -> DraftVerifier:
+        texts = [p.text for p in passages]
+        t = self.settings.trust
+        judge = snap.models.judge() if t.claim_judge else None
+        entail = None
+        if judge is not None:
+            idf, width, margins = snap.retriever.idf, t.judge_window_chars, dict[tuple[str, int], float]()
+
+            def entail(claim: str, i: int) -> float:
+                if (claim, i) not in margins:
+                    margins[(claim, i)] = entailment_margin(judge, claim, claim_window(claim, texts[i], idf, width),
+                                                            lang)
+                return margins[(claim, i)]
+
+        evidence = Evidence(passages=texts, question=question, idf=snap.retriever.idf, trust=t,
+                            dense=sentence_similarity(snap.embedder, texts),
+                            cross=[detect_language(text) != lang for text in texts], entail=entail)
+        return DraftVerifier(evidence, lead=lead)
+
+    def _write(self, model: ModelBackend, messages: list[Message], draft: DraftVerifier,
+               stats: GenerationStats) -> Iterator[str]:
+        """Stream one draft of ``model`` through its verifier: only checked sentences come out."""
+        s = self.settings
+        request = Generation(messages=messages, max_tokens=s.answer.max_answer_tokens,
+                             grammar=answer_grammar(len(draft.evidence.passages)),
+                             temperature=s.models.temperature, seed=s.models.seed,
+                             refusal=NOT_COVERED, refusal_bias=s.trust.refusal_bias)
+        for delta in model.generate(request, stats):
+            yield from draft.feed(delta)
+        yield from draft.close()
+
+    def _instead(self, snap: Snapshot, asked: _Asked, hits: list[Hit], passages: list[Passage],
+                 messages: list[Message], draft: DraftVerifier, reason: str,
+                 stats: GenerationStats) -> Iterator[str | Answer]:
+        """The draft failed: a judged quote in its place, else the judge's own draft (when it is larger), else a
+        refusal."""
+        found = self.quote_instead(snap, asked.query, [p.text for p in passages], asked.lang, asked.trace)
+        streamed = draft.streamed > 0 or bool(asked.notice)  # what is shown next starts after a blank line
+        lead = "\n\n" if streamed else ""
+        if found is None and self.escalates(snap):
+            # The last try before refusing: the judge model, larger than the one that wrote the draft (--fast),
+            # writes from the same prompt, and the same checks decide.
+            t1 = time.perf_counter()
+            second, second_stats = self._verifier(snap, passages, asked.query, asked.lang, lead), GenerationStats()
+            judge = snap.models.judge()
+            assert judge is not None
+            yield from self._write(judge, messages, second, second_stats)
+            timings = asked.trace.timings
+            timings["escalation_s"] = round(time.perf_counter() - t1, 3)
+            timings["prompt_tokens"] = stats.prompt_tokens + second_stats.prompt_tokens
+            timings["completion_tokens"] = stats.completion_tokens + second_stats.completion_tokens
+            second_reason = second.verdict(asked.lang)
+            second.raw = f"{draft.raw}\n\n{second.raw}"  # both drafts, for --verbose and the evaluation
+            second.dropped[:0] = draft.dropped
+            if not second_reason:
+                yield self._written(snap, asked, hits, passages, second, reason, "escalated")
+                return
+            reason = f"{reason}; the larger model's draft: {second_reason}"
+            lead = "\n\n" if streamed or second.streamed > 0 else ""
+            draft = second
+        if found is None:
+            yield lead + REFUSAL[asked.lang]
+            yield asked.finish(REFUSAL[asked.lang], True, hits, reason, dropped=draft.dropped, raw=draft.raw)
+            return
+        p = passages[found.passage]
+        text = quotes.render(found, asked.lang)
+        yield lead + text
+        cite = Citation(n=1, doc=p.doc, title=snap.titles.get(p.doc, p.doc), location=p.location, quote=found.quote,
+                        text=p.text, passage_id=p.id)
+        yield asked.finish(text, False, hits, reason, [cite], draft.dropped, draft.raw, kind="extract")
+
+    def _written(self, snap: Snapshot, asked: _Asked, hits: list[Hit], passages: list[Passage],
+                 draft: DraftVerifier, reason: str, kind: AnswerKind) -> Answer:
+        spans = draft.spans()
+        cites = [Citation(n=n, doc=passages[src].doc, title=snap.titles.get(passages[src].doc, passages[src].doc),
+                          location=passages[src].location, quote=spans[src], text=passages[src].text,
+                          passage_id=passages[src].id)
+                 for n, src in enumerate(draft.shown, start=1)]
+        answer = asked.finish(draft.text, False, hits, reason, cites, draft.dropped, draft.raw, kind=kind)
+        if kind == "escalated":
+            answer.model = snap.models.judge_name
+        return answer
+
+    def quote_instead(self, snap: Snapshot, question: str, passages: Sequence[str], lang: str,
+                      trace: _Trace) -> quotes.Extract | None:
+        """What to show in place of a draft that failed verification, or None (refuse): the passage sentence
+        that best covers the question if the judge accepts it, else the best excerpt (a run of lines) if the
+        judge says yes to it (its own, stricter threshold: see settings)."""
+        t = self.settings.trust
+        judge = snap.models.judge()
+        if judge is None:
+            return None
+        idf = snap.retriever.idf
+        sentence = quotes.extract(question, passages, idf, lang, t.min_question_coverage, t.extract_min_known)
+        t0 = time.perf_counter()
+        try:
+            if sentence is not None:
+                trace.quote_margin = judge_quote(judge, question, sentence.quote, lang)
+                if trace.quote_margin >= t.quote_judge_min:
+                    return sentence
+            excerpt = quotes.excerpt(question, passages, idf, lang, t.min_question_coverage, t.extract_min_known,
+                                     t.excerpt_max_chars, snap.retriever.expand(question))
+            if excerpt is not None and (sentence is None or excerpt.quote != sentence.quote):
+                trace.excerpt_margin = judge_quote(judge, question, excerpt.quote, lang)
+                if trace.excerpt_margin >= t.quote_excerpt_judge_min:
+                    return excerpt
+            return None
+        finally:
+            trace.timings["judge_s"] = round(time.perf_counter() - t0, 3)
+
+    def escalates(self, snap: Snapshot) -> bool:
+        return self.settings.trust.escalate and snap.models.judge_is_larger()

@@ -1,0 +1,1 @@
+"""The grounded prompt and the grammar a draft is held to."""

@@ -1,0 +1,1 @@
+"""Embedding passages and storing them in Chroma, generation by generation."""

@@ -1,0 +1,1 @@
+"""Question intake, before retrieval: hygiene, personal data, requests declined by policy, steering passages."""

@@ -1,0 +1,1 @@
+"""The ways in: the `ask` command, the web UI, `ask doctor`."""

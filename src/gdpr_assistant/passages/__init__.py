@@ -1,0 +1,1 @@
+"""Cutting documents into passages that follow their structure."""

@@ -1,0 +1,1 @@
+"""Shared text tools: words (folded, stemmed), sentences, language, Markdown marks, the EN→FR glossary."""

@@ -1,0 +1,79 @@
+"""Checks of meaning that word overlap misses: restatements, talk about the excerpts, dropped negations,
+premises taken from the question, connectives."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from gdpr_assistant.text.sentences import sentences
+from gdpr_assistant.text.words import rarity_weights, tokenize
+from gdpr_assistant.verification.claims import numbers
+
+
+def is_restatement(text: str, question: str) -> bool:
+    """The claim only repeats the question's words and figures: it answers nothing and is not shown."""
+    terms = set(tokenize(text))
+    return bool(question) and terms <= set(tokenize(question)) and numbers(text) <= numbers(question)
+
+
+# Sentences about the excerpts or the question rather than the subject ("The excerpt does not deal with…",
+# "Non_couvert"): a refusal in other words, never a claim to show.
+# "La question de la finalité" is a subject, not the question asked.
+_META = re.compile(r"\b(excerpts?|extraits?|the question(?!\s+of\b)|la question(?!\s+(?:de|du|des)\b|\s*d['’])|"
+                   r"non[_ ]?couvert)\b|^\s*question\s*:", re.IGNORECASE)
+
+
+def is_meta(text: str) -> bool:
+    return bool(_META.search(text))
+
+
+# Words that negate or restrict. A claim that leaves them out of the passage sentence it echoes ("la base
+# légale est le consentement" from "souvent impossible en pratique … quand les données sont collectées en
+# ligne") has every word of the passage and the opposite meaning.
+_NEGATION = re.compile(r"\b(?:impossibles?|interdi\w*|pas|jamais|aucune?s?|sans|ni|non|not|no|never|cannot|"
+                       r"without|prohibit\w*|forbid\w*)\b|\bn['’]", re.IGNORECASE)
+# Lines, sentences and the clauses of a slide line ("Option 1 : … (sans analyse) : le nombre … ;").
+_CLAUSES = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-ZÀ-Ý«\"(\-•*])|\s+[:;]\s+|;\s*")
+
+
+def _closest(units: Sequence[str], weights: Mapping[str, float]) -> int:
+    """Index of the unit holding most of the (rarity-weighted) words."""
+    return max(range(len(units)), key=lambda k: sum(weights.get(t, 0.0) for t in set(tokenize(units[k]))))
+
+
+def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None = None) -> bool:
+    """The passage clause closest to the claim (most rarity-weighted shared words) negates or restricts, and
+    the claim does not."""
+    if _NEGATION.search(claim):
+        return False
+    weights = rarity_weights(set(tokenize(claim)), idf)
+    units = [u for u in _CLAUSES.split(passage) if u.strip()]
+    if not units or not weights:
+        return False
+    return bool(_NEGATION.search(units[_closest(units, weights)]))
+
+
+def echoes_a_restriction(claim: str, passage: str, question: str, idf: Mapping[str, float] | None = None) -> bool:
+    """The claim repeats a negating or restricting word of the question ("Pourquoi la CNIL interdit-elle…")
+    and the passage does not restrict anything near the clause closest to the claim: the claim takes the
+    question's premise for a fact. Words the claim shares with the question do not count as support (see
+    lexical_support), so a premise is checked here. The clauses either side count too: a restriction is
+    often a clause away from what it restricts, and PDF line breaks are not clause ends ("ne doivent jamais
+    être utilisées pour générer du code / destiné aux applications … liées à la cryptographie")."""
+    echoed = {m.lower() for m in _NEGATION.findall(claim)} & {m.lower() for m in _NEGATION.findall(question)}
+    if not echoed:
+        return False
+    weights = rarity_weights(set(tokenize(claim)) - set(tokenize(question)), idf) \
+        or rarity_weights(set(tokenize(claim)), idf)
+    units = sentences(passage)
+    if not units or not weights:
+        return False
+    i = _closest(units, weights)
+    return not any(_NEGATION.search(u) for u in units[max(0, i - 1):i + 2])
+
+
+def is_connective(text: str, cited: bool = False) -> bool:
+    """'Oui.', 'En résumé :': too little content to need (or be checked by) a citation. A short cited item
+    ("- Libre [2]") is still checked."""
+    return not numbers(text) and len(set(tokenize(text))) < (1 if cited else 2)

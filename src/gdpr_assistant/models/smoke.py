@@ -71,6 +71,10 @@ def run_child(command: list[str], env: dict[str, str], choice: str, repack: str,
 
 
 def _child(choice: str) -> SmokeResult:
+    # The child is an entry point of its own: offline switches and egress guard before llama.cpp is imported.
+    from gdpr_assistant.offline import protect
+
+    protect()
     from gdpr_assistant.models.llama import system_info
     from gdpr_assistant.models.registry import local_backend
 

@@ -6,14 +6,30 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from click_default_group import DefaultGroup
 
 import gdpr_assistant
+from gdpr_assistant.interfaces.options import (
+    _GROUP_OPTIONS,
+    _assistant,
+    _errors,
+    _fail,
+    _settings,
+    corpus_opt,
+    embedder_opt,
+    fast_opt,
+    index_opt,
+    json_opt,
+    k_opt,
+    lang_opt,
+    model_opt,
+    verbose_opt,
+)
 from gdpr_assistant.offline import protect
-from gdpr_assistant.settings import Settings, build_settings, get_settings
+from gdpr_assistant.settings import get_settings
 
 if TYPE_CHECKING:
     from gdpr_assistant.assistant import Assistant
@@ -28,55 +44,6 @@ class _DefaultGroup(DefaultGroup):
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage("ask", '[OPTIONS] "QUESTION"  |  ask COMMAND [ARGS]...')
-
-
-# Options of the `ask` group itself, which apply to every command (`ask --chroma-url URL index`).
-_GROUP_OPTIONS: dict[str, Any] = {}
-
-
-def _settings(**overrides: Any) -> Settings:
-    return build_settings(**{**overrides, **{k: v for k, v in _GROUP_OPTIONS.items() if v is not None}})
-
-
-def _fail(message: str, code: int = 1, as_json: bool = False) -> None:
-    """Exit with ``message``; with --json, the error is a JSON object on stdout too (scripts read stdout)."""
-    if as_json:
-        click.echo(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False))
-    click.secho(f"Error: {message}", fg="red", err=True)
-    sys.exit(code)
-
-
-def _assistant(settings: Settings) -> Assistant:
-    from gdpr_assistant.assistant import Assistant
-
-    return Assistant(settings)
-
-
-def _errors() -> tuple[type[BaseException], ...]:
-    from gdpr_assistant.index.embedding import EmbedderError
-    from gdpr_assistant.index.store import IndexError_
-    from gdpr_assistant.ingest.corpus import CorpusError
-    from gdpr_assistant.intake.question import QuestionError
-    from gdpr_assistant.models.backend import ModelError
-
-    return (CorpusError, EmbedderError, IndexError_, ModelError, QuestionError)
-
-
-corpus_opt = click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path),
-                          help="Folder of documents (.pdf, .md, .txt). Default: ./corpus or $ASK_CORPUS_DIR.")
-index_opt = click.option("--index", "index_dir", type=click.Path(path_type=Path),
-                         help="Folder of the search index. Default: ./index or $ASK_INDEX_DIR.")
-embedder_opt = click.option("--embedder", help="Embedding model: e5 (default), minilm, or a local "
-                            "sentence-transformers folder. Changing it rebuilds the index.")
-model_opt = click.option("--model", "llm", help="Language model: default (Qwen2.5 1.5B), fast (0.5B) or a .gguf path.")
-fast_opt = click.option("--fast", is_flag=True, default=None,
-                        help="Answer with the small, faster model (Qwen2.5 0.5B); the 1.5B still judges quotes and "
-                             "rewrites an answer that fails verification before refusing.")
-k_opt = click.option("--k", "k", type=click.IntRange(1, 20), help="Number of passages to retrieve.")
-lang_opt = click.option("--lang", type=click.Choice(["auto", "fr", "en"]), default="auto", show_default=True,
-                        help="Answer language; auto follows the question.")
-json_opt = click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-verbose_opt = click.option("--verbose", "-v", is_flag=True, help="Show timings, tokens and dropped claims.")
 
 
 @click.group(cls=_DefaultGroup, default=DEFAULT_COMMAND, context_settings={"help_option_names": ["-h", "--help"]})
@@ -359,96 +326,14 @@ def doctor(corpus_dir: Path | None, index_dir: Path | None, embedder: str | None
         sys.exit(1)
 
 
-@cli.command("purpose")
-@click.argument("description", nargs=-1)
-@click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read the description from a UTF-8 text file (added to DESCRIPTION if both are given).")
-@click.option("--operational-use/--no-operational-use", "operational_use", default=None,
-              help="The operational use is (or is not) known during development. Default: inferred.")
-@click.option("--general-purpose/--no-general-purpose", "general_purpose", default=None,
-              help="It is (or is not) a general-purpose system. Default: inferred.")
-@click.option("--research/--no-research", "research", default=None,
-              help="It is (or is not) developed for scientific research. Default: inferred.")
-@click.option("--field", "research_field", help="Research field, e.g. \"recherche médicale\".")
-@click.option("--capabilities", help="Technically foreseeable functionalities and capabilities.")
-@click.option("--risky-capabilities", help="The riskiest foreseeable capabilities.")
-@click.option("--excluded", "excluded_functionalities", help="Functionalities excluded by design.")
-@click.option("--conditions", "conditions_of_use", help="Conditions of use of the system.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the draft as Markdown to this file (e.g. finalite.md).")
-@click.option("--no-model", is_flag=True, help="Assemble the statement from your own words, without the model.")
-@corpus_opt
-@index_opt
-@embedder_opt
-@model_opt
-@fast_opt
-@lang_opt
-@json_opt
-def purpose_cmd(description: tuple[str, ...], file: Path | None, operational_use: bool | None,
-                general_purpose: bool | None, research: bool | None, research_field: str | None,
-                capabilities: str | None, risky_capabilities: str | None, excluded_functionalities: str | None,
-                conditions_of_use: str | None, out: Path | None, no_model: bool, corpus_dir: Path | None,
-                index_dir: Path | None, embedder: str | None, llm: str | None, fast: bool | None, lang: str,
-                as_json: bool) -> None:
-    """Draft the purpose (finalité) of an AI system's processing, checked against CNIL Fiche 2.
-
-    \b
-      ask purpose "un modèle qui prédit le risque de réhospitalisation à 30 jours pour prioriser le suivi"
-      ask purpose --file projet.txt --general-purpose --risky-capabilities "…" --out finalite.md
-
-    The program decides which of Fiche 2's three cases applies (operational use known, general-purpose
-    system, scientific research), which criteria follow and whether each is covered, citing the passage
-    that states it; the model only words the statement, and its wording is checked against your facts.
-    What is missing comes back as questions. Fields not given are inferred from the description.
-    """
-    from gdpr_assistant.purpose import PurposeRequest
-
-    text = " ".join(description)
-    if file is not None:
-        try:
-            text = (text + "\n" + file.read_text(encoding="utf-8")).strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"cannot read {file} as UTF-8 text ({exc}).", 2, as_json)
-    settings = _settings(corpus_dir=corpus_dir, index_dir=index_dir, embedder=embedder, llm=llm, fast=fast)
-    assistant = _assistant(settings)
-    request = PurposeRequest(
-        description=text, operational_use_known=operational_use, general_purpose=general_purpose, research=research,
-        research_field=research_field, capabilities=capabilities, risky_capabilities=risky_capabilities,
-        excluded_functionalities=excluded_functionalities, conditions_of_use=conditions_of_use,
-        lang=None if lang == "auto" else lang)
-    try:
-        if not no_model:
-            assistant.check_model()  # a wrong --model is reported before the index is read
-        draft = assistant.draft_purpose(request, use_model=not no_model)
-    except _errors() as exc:
-        _fail(str(exc), 2, as_json)
-        return
-    markdown = draft.to_markdown()
-    if out is not None:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.tmp")
-            tmp.write_text(markdown, encoding="utf-8")
-            tmp.replace(out)  # a half-written draft never takes the name
-        except OSError as exc:
-            _fail(f"cannot write {out} ({exc.strerror or exc}).", 2, as_json)
-        click.secho(f"Wrote {out}", dim=True, err=True)
-    click.echo(json.dumps(draft.as_dict(), ensure_ascii=False, indent=2) if as_json else markdown, nl=as_json)
-    if not as_json:  # the cost line, as for answers (on stderr: the draft on stdout stays clean to redirect)
-        from gdpr_assistant.energy import comparison
-
-        model = "template (no model)" if draft.model == "template" else draft.model
-        line = f"{model} · {draft.timings.get('total_s', 0.0):.1f} s"
-        if draft.energy:
-            line += f" · {comparison(draft.energy, 'en')}"
-        click.secho(line, dim=True, err=True)
-
-
 def _add_shared_commands() -> None:
-    """`ask users` and `ask serve` (the shared deployment: interfaces/users.py, interfaces/serve.py)."""
+    """`ask purpose` (interfaces/purpose_command.py), `ask users` and `ask serve` (the shared deployment:
+    interfaces/users.py, interfaces/serve.py)."""
+    from gdpr_assistant.interfaces.purpose_command import purpose_cmd
     from gdpr_assistant.interfaces.serve import serve
     from gdpr_assistant.interfaces.users import users
 
+    cli.add_command(purpose_cmd)
     cli.add_command(users)
     cli.add_command(serve)
 

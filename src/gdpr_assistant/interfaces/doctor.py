@@ -224,7 +224,7 @@ def _check_corpus_and_index(report: DoctorReport, settings: Settings) -> None:
                    "Run `ask index --force` to rebuild it from the corpus.")
         return
     report.add("Index", "ok", summary)
-    if not index._compatible(manifest):
+    if not index.compatible(manifest):
         report.add("Index freshness", "warn", f"built with {manifest.get('embedder')} and other chunking settings "
                    "than the current ones", "Run `ask index` (it will rebuild).")
     elif files is not None:

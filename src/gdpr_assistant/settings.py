@@ -47,6 +47,12 @@ class CorpusSettings(_Section):
     ocr: bool = True
     ocr_languages: str = "fra+eng"
     tesseract_cmd: str = "tesseract"
+    # A document with more text than this (megabytes; about 1,000 passages each, some 5 min of embedding on one
+    # core) is skipped with its size and the time it would take, rather than holding the index for hours.
+    max_file_mb: float = 5.0
+    # A question waits for an update of the index only when it is estimated to take less than this (seconds); a
+    # longer one runs in the background and questions are answered from the previous index meanwhile, saying so.
+    update_budget_s: float = 15.0
 
 
 class RetrievalSettings(_Section):

@@ -65,6 +65,10 @@ class Snapshot:
     def embedder(self) -> Embedder:
         return self._library.embedder
 
+    def index_warnings(self, lang: str) -> list[str]:
+        """An index update running while this answer is written from the previous generation (library.py)."""
+        return self._library.index_warnings(lang)
+
 
 @dataclass
 class _Trace:
@@ -226,6 +230,7 @@ class AnswerPipeline:
 
     def _retrieve(self, snap: Snapshot, asked: _Asked, k: int) -> list[Hit]:
         hits = snap.retriever.search(asked.query, k)
+        asked.warnings += [w for w in snap.index_warnings(asked.lang) if w not in asked.warnings]
         # A passage that gives the assistant orders (prompt injection in a user's file) stays visible in search
         # but never enters a prompt, and the user is told which document carries it.
         steering = sorted({h.passage.doc for h in hits if safety.addresses_the_assistant(h.passage.text)})

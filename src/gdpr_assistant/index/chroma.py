@@ -72,18 +72,41 @@ def passage_from_record(text: str, meta: dict[str, Any]) -> Passage:
                    page=None if page < 0 else page)
 
 
+def duration(seconds: float) -> str:
+    """A time as a person reads it: "40 s", "12 min", "2 h 05 min"."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+
+
 def progress_bar(total: int, callback: ProgressFn | None) -> Callable[..., None]:
+    """A step function for a build of ``total`` passages: a tqdm bar on a terminal (with its own ETA), and
+    ``callback(fraction, label)`` for the web UI and logs, the label followed by the time left ("quokka.md · about
+    3 min left") once it can be estimated: from the end of the first batch, which also loads the model."""
+    import time
+
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="passage", desc="Indexing", leave=False, disable=None)
     done = 0
+    since: tuple[float, int] | None = None  # (time, passages done) at the end of the first batch
 
     def step(n: int, label: str, close: bool = False) -> None:
-        nonlocal done
+        nonlocal done, since
         done += n
         bar.update(n)
+        now = time.monotonic()
+        text = label
+        if since is None:
+            since = (now, done)
+        elif total > done > since[1] and now > since[0]:
+            rate = (done - since[1]) / (now - since[0])
+            text = f"{label} · about {duration((total - done) / rate)} left"
         if callback:
-            callback(min(1.0, done / total), label)
+            callback(min(1.0, done / total), text)
         if close:
             bar.close()
 

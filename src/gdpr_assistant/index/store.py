@@ -2,18 +2,20 @@
 
 Layout of ``index_dir``::
 
-    manifest.json   what is indexed: embedder, chunking version, live collection, one entry per file
+    manifest.json   what is indexed: embedder, chunking and reader versions, live collection, one entry per file
     chroma/         the Chroma PersistentClient
+    generations/    per generation, what a search process reads besides Chroma (passages, BM25, hubness: derived.py)
     .lock           held by the one process that writes
 
-Updates never modify the live collection. A new *generation* is built beside it (unchanged files'
-vectors copied over, changed files re-embedded), and ``manifest.json`` is switched to it with an atomic
-rename. Readers therefore see the old index or the new one, never a mix, and a build killed half-way
-leaves the old generation live; the next run deletes the orphan and starts again.
+Updates never modify the live collection. A new *generation* is built beside it (unchanged files' vectors copied
+over, changed files re-embedded: build.py), and ``manifest.json`` is switched to it with an atomic rename. Readers
+therefore see the old index or the new one, never a mix, and a build stopped half-way leaves the old generation
+live; the next run resumes the stopped one, embedding only what it had not.
 
 With ``ASK_CHROMA_URL`` the same index lives on a Chroma server instead, shared by several app instances:
 the manifest and the writer's lease move there too (:mod:`.remote`), and each instance indexes the files of its
-own corpus folder (their entries name it as their ``source``) without touching the others'.
+own corpus folder (their entries name it as their ``source``) without touching the others'. The derived files of a
+generation are then each client's own copy, under its index folder.
 """
 
 from __future__ import annotations
@@ -21,67 +23,74 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-from gdpr_assistant.index.chroma import (
-    ChromaEmbeddingFunction,
-    chroma_client,
-    passage_from_record,
-    passage_metadata,
-    progress_bar,
-)
+from gdpr_assistant.index import derived
+from gdpr_assistant.index.build import Build
+from gdpr_assistant.index.chroma import ChromaEmbeddingFunction, chroma_client, passage_from_record
 from gdpr_assistant.index.embedding import Embedder
+from gdpr_assistant.index.plan import (
+    COPY_S,
+    DEFAULT_RATE,
+    FORMAT,
+    IndexDamaged,
+    IndexError_,
+    IndexLocked,
+    IndexReport,
+    ProgressFn,
+    UpdateCancelled,
+    estimate_passages,
+    pages,
+)
 from gdpr_assistant.index.remote import Lease, LeaseBusy, LeaseLost, RemoteStore, RemoteUnavailable
-from gdpr_assistant.ingest.corpus import CorpusError, corpus_files, file_sha256, load_documents
-from gdpr_assistant.passages.chunking import CHUNKING_VERSION, chunk
+from gdpr_assistant.ingest.corpus import (
+    INGEST_VERSION,
+    CorpusError,
+    Document,
+    IngestOptions,
+    corpus_files,
+    file_sha256,
+    ingest_fingerprint,
+)
+from gdpr_assistant.passages.chunking import CHUNKING_VERSION
 from gdpr_assistant.settings import Settings
-from gdpr_assistant.types import Energy, Passage
+from gdpr_assistant.types import Passage
+
+__all__ = ["FORMAT", "MANIFEST", "Index", "IndexDamaged", "IndexError_", "IndexLocked", "IndexReport", "Pending",
+           "ProgressFn", "UpdateCancelled"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT = 1
-ProgressFn = Callable[[float, str], None]
-
-
-class IndexError_(Exception):
-    """Index problems the user can fix; the message names the fix."""
-
-
-class IndexLocked(IndexError_):
-    pass
-
-
-class IndexDamaged(IndexError_):
-    """Chroma no longer holds what the manifest lists (a store altered behind our back): rebuild with force."""
+# Asking Tesseract its version and languages takes two subprocesses: done at most this often per process.
+_OCR_STATE_TTL_S = 60.0
 
 
 @dataclass
-class IndexReport:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
+class Pending:
+    """What an update would do, estimated without reading a file (names, sizes, mtimes; hashes on a shared index)."""
+
+    first: bool = False  # no index at all: it must be built before anything can be searched
+    new_embedder: bool = False  # the live vectors are another model's: they cannot answer the current one's queries
+    files: list[str] = field(default_factory=list)  # new, changed or to be read again
     removed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # about files that were indexed all the same
-    passages: int = 0
-    rebuilt: bool = False
-    seconds: float = 0.0
-    energy: Energy | None = None  # set by the library, which measures the update
+    passages: int = 0  # estimated passages to embed
+    seconds: float = 0.0  # estimated duration
 
     @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.rebuilt)
+    def blocking(self) -> bool:
+        """Whether questions must wait for this update: there is nothing usable to answer from meanwhile."""
+        return self.first or self.new_embedder
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with tmp.open("w", encoding="utf-8") as f:
         json.dump(data, f, ensure_ascii=False, indent=1)
         f.flush()
@@ -97,6 +106,7 @@ class Index:
         self._client: Any = None
         self.remote = RemoteStore(settings) if settings.shared.chroma_url else None
         self._shas: dict[tuple[str, int, int], str] = {}  # (name, size, mtime) -> sha256, for the remote check
+        self._ocr: tuple[float, str] | None = None
 
     @property
     def where(self) -> str:
@@ -136,17 +146,17 @@ class Index:
                                "rebuild the index from the corpus.") from exc
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise IndexDamaged(f"The index manifest {path} is not in the format this version writes. Run `ask "
-                               "index --force` to rebuild the index from the corpus.")
+                               "index --force` to rebuild it from the corpus.")
         return data
 
-    def _compatible(self, manifest: dict[str, Any] | None) -> bool:
+    def compatible(self, manifest: dict[str, Any] | None) -> bool:
         return bool(manifest) and manifest.get("embedder") == self.embedder.id \
-            and manifest.get("chunking") == self._chunking_id()
+            and manifest.get("chunking") == self.chunking_id()
 
-    def _chunking_id(self) -> str:
+    def chunking_id(self) -> str:
         return f"{CHUNKING_VERSION}/{self.settings.corpus.chunk_max_chars}/{self.settings.corpus.chunk_min_chars}"
 
-    def _ef(self) -> ChromaEmbeddingFunction:
+    def ef(self) -> ChromaEmbeddingFunction:
         return ChromaEmbeddingFunction(self.embedder, self.settings.corpus.embedder)
 
     def client(self) -> Any:
@@ -175,34 +185,75 @@ class Index:
         from chromadb.errors import NotFoundError
 
         try:
-            return self.client().get_collection(manifest["collection"], embedding_function=self._ef())
+            return self.client().get_collection(manifest["collection"], embedding_function=self.ef())
         except NotFoundError as exc:
             raise IndexDamaged(f"The index in {self.where} is damaged (its passages are missing). Run "
                                "`ask index --force` to rebuild it from the corpus.") from exc
 
-    def stale_files(self) -> bool:
-        """Cheap freshness check (names, sizes, mtimes) so that every question sees the current corpus."""
-        manifest = self.manifest()
-        if not self._compatible(manifest):
+    # -- freshness ---------------------------------------------------------------------------------------
+    def ocr_state(self) -> str:
+        """What PDFs with scanned pages read as depends on: the readers' version and OCR's state (off, unavailable,
+        Tesseract's version and languages). Recorded with such files, so that they are read again when it changes."""
+        now = time.monotonic()
+        if self._ocr is None or now - self._ocr[0] > _OCR_STATE_TTL_S:
+            self._ocr = (now, ingest_fingerprint(IngestOptions.from_settings(self.settings.corpus)))
+        return self._ocr[1]
+
+    def reread(self, manifest: dict[str, Any] | None, entry: dict[str, Any]) -> bool:
+        """Whether an unchanged file must be read again: the readers changed since the index recorded it (an
+        index older than this record reads every file once: the vectors of unchanged passages are kept), it is a PDF
+        with scanned pages and OCR's state changed (Tesseract installed, OCR turned on or off), or it was skipped as
+        too large and the limit changed."""
+        if (manifest or {}).get("ingest") != INGEST_VERSION and entry.get("source", "") == self._source():
             return True
-        assert manifest is not None
+        if "too_big" in entry:
+            return entry["too_big"] != self.settings.corpus.max_file_mb
+        return "ocr" in entry and entry["ocr"] != self.ocr_state()
+
+    def _source(self) -> str:
+        return self.remote.source if self.remote else ""
+
+    def pending(self) -> Pending | None:
+        """What an update would do, or None when the index is in step with the corpus folder. Cheap (no file is
+        read; on a shared index hashes are cached per process), so that every question sees the current corpus."""
+        manifest = self.manifest()
         try:
             files = corpus_files(self.settings.corpus.corpus_dir)
         except CorpusError:
-            return False
-        if self.remote:
-            return self._stale_remote(files, manifest["files"])
-        known = manifest["files"]
-        names = {p.relative_to(self.settings.corpus.corpus_dir).as_posix(): p for p in files}
-        if set(names) != set(known):
-            return True
-        for name, path in names.items():
-            st = path.stat()
-            if known[name].get("size") != st.st_size or known[name].get("mtime") != st.st_mtime_ns:
-                return True
-        return False
+            return None if manifest else Pending(first=True)
+        corpus_dir = self.settings.corpus.corpus_dir
+        names = {p.relative_to(corpus_dir).as_posix(): p for p in files}
+        sizes = {n: p.stat().st_size for n, p in names.items()}
+        rate = float((manifest or {}).get("embed_rate", DEFAULT_RATE)) or DEFAULT_RATE
+        if manifest is None or not self.compatible(manifest):
+            pending = Pending(first=manifest is None, new_embedder=bool(manifest) and
+                              manifest.get("embedder") != self.embedder.id, files=sorted(names))
+        else:
+            known = manifest["files"]
+            if self.remote:
+                mine = {n for n, meta in known.items() if meta.get("source") == self.remote.source}
+                changed = [n for n, p in names.items() if n not in known or known[n].get("sha256") != self.sha(n, p)]
+                removed = sorted(mine - set(names))
+            else:
+                changed = [n for n, p in names.items() if n not in known or known[n].get("size") != sizes[n]
+                           or known[n].get("mtime") != p.stat().st_mtime_ns]
+                removed = sorted(set(known) - set(names))
+            again = [n for n in names if n not in changed and self.reread(manifest, known[n])]
+            if not changed and not removed and not again:
+                return None
+            pending = Pending(files=sorted(changed + again), removed=removed)
+            total = sum(int(m.get("passages", 0)) for m in known.values())
+            pending.seconds = total * COPY_S + 0.1 * len(again)  # re-read files keep their vectors
+            names = {n: names[n] for n in changed}
+        pending.passages = sum(estimate_passages(n, sizes[n]) for n in names)
+        pending.seconds += pending.passages / rate
+        return pending
 
-    def _sha(self, name: str, path: Path) -> str:
+    def stale_files(self) -> bool:
+        """Cheap freshness check (names, sizes, mtimes) so that every question sees the current corpus."""
+        return self.pending() is not None
+
+    def sha(self, name: str, path: Path) -> str:
         """A file's sha256, cached by name, size and mtime for the life of the process."""
         st = path.stat()
         key = (name, st.st_size, st.st_mtime_ns)
@@ -210,38 +261,73 @@ class Index:
             self._shas[key] = file_sha256(path)
         return self._shas[key]
 
-    def _stale_remote(self, files: list[Path], known: dict[str, Any]) -> bool:
-        """Shared index: stale when a file of this corpus folder is not in it with the same content, or an entry of
-        this folder has no file any more. Contents, not mtimes, are compared: another instance may have indexed
-        the same file, copied with other mtimes. Other instances' entries are theirs to keep up to date."""
-        assert self.remote is not None
-        names = {p.relative_to(self.settings.corpus.corpus_dir).as_posix(): p for p in files}
-        mine = {n for n, meta in known.items() if meta.get("source") == self.remote.source}
-        if mine - set(names):
-            return True
-        return any(n not in known or known[n].get("sha256") != self._sha(n, p) for n, p in names.items())
-
-    def passages(self) -> tuple[list[Passage], dict[str, Any]]:
-        """Every live passage with its manifest, read once per process for the lexical ranker."""
+    # -- what a search reads -----------------------------------------------------------------------------
+    def generation(self) -> tuple[derived.GenerationFiles, dict[str, Any], Any]:
+        """The live generation: its derived files (built from Chroma and saved if missing), manifest, collection."""
         manifest = self.manifest()
         if manifest is None:
             raise IndexError_("No index yet: run `ask index`.")
-        got = self.collection(manifest).get(include=["documents", "metadatas"])
-        ps = [passage_from_record(t, m) for t, m in zip(got["documents"], got["metadatas"], strict=True)]
-        # Checked here, where it costs nothing, rather than on every update: opening Chroma alone would take
-        # most of the no-op re-index budget.
-        if len(ps) != sum(f.get("passages", 0) for f in manifest["files"].values()):
-            raise IndexDamaged(f"The index in {self.where} is damaged (it holds {len(ps)} passages, its manifest "
+        collection = self.collection(manifest)
+        expected = sum(f.get("passages", 0) for f in manifest["files"].values())
+        # Checked on every load, where it costs one count, rather than on every update: opening Chroma alone would
+        # take most of the no-op re-index budget.
+        count = collection.count()
+        if count != expected:
+            raise IndexDamaged(f"The index in {self.where} is damaged (it holds {count} passages, its manifest "
                                "lists another number). Run `ask index --force` to rebuild it from the corpus.")
-        ps.sort(key=lambda p: (p.doc, p.index))
-        return ps, manifest
+        r = self.settings.retrieval
+        target = derived.generation_dir(self.dir, manifest["collection"])
+        files = derived.load(target, expected, r.bm25_k1, r.bm25_b, r.hubness_k)
+        if files is None:
+            files = self._derive(collection, manifest, target)
+        return files, manifest, collection
+
+    def _derive(self, collection: Any, manifest: dict[str, Any], target: Path) -> derived.GenerationFiles:
+        """Derived files of a generation written without them (an older version, another client of a shared
+        server): read from Chroma once, saved for the next process when the folder is writable."""
+        import numpy as np
+
+        r = self.settings.retrieval
+        passages: list[Passage] = []
+        chunks = []
+        for got in pages(collection, ["embeddings", "documents", "metadatas"]):
+            passages += [passage_from_record(t, m) for t, m in zip(got["documents"], got["metadatas"], strict=True)]
+            chunks.append(np.asarray(got["embeddings"], dtype=np.float32))
+        order = sorted(range(len(passages)), key=lambda i: (passages[i].doc, passages[i].index))
+        passages = [passages[i] for i in order]
+        vectors = np.concatenate(chunks)[order] if chunks else np.zeros((0, 1), dtype=np.float32)
+        shas = {n: m["sha256"] for n, m in manifest["files"].items() if m.get("passages")}
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            derived.write(target, passages, shas, vectors, manifest["files"], r.bm25_k1, r.bm25_b, r.hubness_k)
+            files = derived.load(target, len(passages), r.bm25_k1, r.bm25_b, r.hubness_k)
+            if files is not None:
+                return files
+        except OSError as exc:  # a read-only index folder: computed for this process only
+            log.info("Derived files of %s not saved (%s).", manifest["collection"], exc)
+        from gdpr_assistant.retrieval.bm25 import BM25
+
+        nb = derived.neighbours(vectors, [f"{p.id}@{shas.get(p.doc, '')}" for p in passages], r.hubness_k)
+        return derived.GenerationFiles(passages, shas, BM25(derived.lexical_texts(passages, manifest["files"]),
+                                                            k1=r.bm25_k1, b=r.bm25_b),
+                                       nb.hub if nb is not None else None, {})
+
+    def passages(self) -> tuple[list[Passage], dict[str, Any]]:
+        """Every live passage, in (document, index) order, with the manifest."""
+        files, manifest, _ = self.generation()
+        return list(files.passages), manifest
 
     # -- writing -----------------------------------------------------------------------------------------
-    def update(self, progress: ProgressFn | None = None, force: bool = False) -> IndexReport:
-        """Bring the index in step with the corpus folder; only new or changed files are embedded."""
+    def update(self, progress: ProgressFn | None = None, force: bool = False,
+               preloaded: dict[str, Document] | None = None, stop: threading.Event | None = None) -> IndexReport:
+        """Bring the index in step with the corpus folder; only new or changed passages are embedded.
+
+        ``preloaded``: documents already read (uploads checked before entering the corpus), used when their file
+        has not changed since. ``stop``: set it to end the update between two batches (:class:`UpdateCancelled`);
+        what was embedded is kept for the next run."""
         t0 = time.perf_counter()
         if self.remote:
-            return self._update_remote(progress, force, t0)
+            return self._update_remote(progress, force, preloaded, stop, t0)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(self.dir / ".lock"), timeout=0)
@@ -253,18 +339,21 @@ class Index:
             raise IndexError_(f"Cannot write the index in {self.dir} ({exc.strerror or exc}). Make it writable "
                               "or choose another folder with --index PATH.") from exc
         try:
-            report = self._update_locked(progress, force)
+            for tmp in self.dir.glob(f".{MANIFEST}.*.tmp"):  # left by a writer killed mid-write; we hold the lock
+                tmp.unlink(missing_ok=True)
+            report = Build(self, progress, force, None, preloaded, stop).run()
         finally:
             lock.release()
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _update_remote(self, progress: ProgressFn | None, force: bool, t0: float) -> IndexReport:
+    def _update_remote(self, progress: ProgressFn | None, force: bool, preloaded: dict[str, Document] | None,
+                       stop: threading.Event | None, t0: float) -> IndexReport:
         """The same update on a Chroma server, under its lease instead of the file lock."""
         assert self.remote is not None
         try:
             with self.remote.lease() as lease:
-                report = self._update_locked(progress, force, lease)
+                report = Build(self, progress, force, lease, preloaded, stop).run()
         except LeaseBusy as exc:
             raise IndexLocked(f"{exc}. Wait for it to finish (questions still use the previous index meanwhile).") \
                 from exc
@@ -275,138 +364,20 @@ class Index:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _update_locked(self, progress: ProgressFn | None, force: bool, lease: Lease | None = None) -> IndexReport:
-        report = IndexReport()
-        corpus_dir = self.settings.corpus.corpus_dir
-        for tmp in self.dir.glob(f".{MANIFEST}.*.tmp"):  # left by a writer killed mid-write; we hold the lock
-            tmp.unlink(missing_ok=True)
-        old = self.manifest()
-        compatible = self._compatible(old) and not force
-        old_files: dict[str, Any] = old["files"] if (old and compatible) else {}
-        report.rebuilt = not compatible
-        # Shared index: entries of other corpus folders (other app instances) are carried over as they are, their
-        # vectors copied, as long as they fit this embedder (they cannot be re-embedded from here).
-        source = self.remote.source if self.remote else ""
-        foreign = {n: m for n, m in old["files"].items() if m.get("source", source) != source} \
-            if self.remote and old and self._compatible(old) else {}
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        _atomic_write_json(self.dir / MANIFEST, manifest)
 
-        current: dict[str, dict[str, Any]] = {}
-        for path in corpus_files(corpus_dir):
-            name = path.relative_to(corpus_dir).as_posix()
-            st = path.stat()
-            prev = old_files.get(name)
-            if self.remote:
-                sha = self._sha(name, path)  # mtimes of another machine's copy say nothing
-            elif prev and prev.get("size") == st.st_size and prev.get("mtime") == st.st_mtime_ns:
-                sha = prev["sha256"]
-            else:
-                sha = file_sha256(path)
-            current[name] = {"path": path, "sha256": sha, "size": st.st_size, "mtime": st.st_mtime_ns}
-
-        carried = {n: m for n, m in foreign.items() if n not in current}
-        todo = [n for n, c in current.items() if n not in old_files or old_files[n]["sha256"] != c["sha256"]]
-        keep = [n for n in current if n not in todo]
-        report.removed = sorted(set(old_files) - set(current) - set(carried))
-        report.unchanged = [n for n in keep if "problem" not in old_files[n]] + sorted(carried)
-        for n in keep:  # a file that failed before and is unchanged fails again: say so, don't re-parse
-            if "problem" in old_files[n]:
-                report.problems.append(old_files[n]["problem"])
-        if self.remote and old and not self._compatible(old):
-            dropped = [n for n, m in old["files"].items() if m.get("source", source) != source and n not in current]
-            if dropped:
-                report.warnings.append(f"{len(dropped)} document(s) indexed by other instances were left out (built "
-                                       "for another embedder or chunking): those instances add them again.")
-
-        if compatible and not todo and not report.removed:
-            assert old is not None
-            # Touch-only changes (mtime): refresh the cheap check, nothing to embed. (A shared index compares
-            # contents, never mtimes: nothing to refresh.)
-            if not self.remote and any(old_files[n]["mtime"] != current[n]["mtime"] for n in current):
-                for n in current:
-                    old_files[n].update(size=current[n]["size"], mtime=current[n]["mtime"])
-                _atomic_write_json(self.dir / MANIFEST, old)
-            report.passages = sum(f.get("passages", 0) for f in old_files.values())
-            return report
-
-        client = self.client()
-        ef = self._ef()
-        generation = int(old["generation"]) + 1 if old else 1
-        live_name = old["collection"] if old else None
-        new_name = self.remote.generation_name(generation) if self.remote else f"passages_g{generation}"
-        self._drop_collections(except_names={live_name} if live_name else set())
-        new = client.create_collection(new_name, embedding_function=ef,
-                                       metadata={"hnsw:space": "cosine", "embedder": self.embedder.id})
-
-        files_meta: dict[str, Any] = {}
-        copied = keep + sorted(carried)
-        if copied and live_name:
-            live = client.get_collection(live_name, embedding_function=ef)
-            for n in copied:
-                entry = old_files.get(n) or carried[n]
-                if "problem" in entry:
-                    files_meta[n] = entry
-                    continue
-                got = live.get(where={"doc": n}, include=["embeddings", "documents", "metadatas"])
-                if got["ids"]:
-                    new.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"],
-                            metadatas=got["metadatas"])
-                # Another instance's entry for the same content stays its own (its size and mtime).
-                files_meta[n] = dict(entry) if entry.get("source", source) != source else \
-                    {**entry, "size": current[n]["size"], "mtime": current[n]["mtime"]}
-        mine = {"source": source} if self.remote else {}
-
-        docs, problems = load_documents([current[n]["path"] for n in todo], corpus_dir)
-        loaded = {d.name for d in docs}
-        for msg in problems:
-            indexed = any(msg.startswith(f"{n}:") for n in loaded)
-            (report.warnings if indexed else report.problems).append(msg)
-        for n in todo:
-            if n not in loaded:
-                msg = next((p for p in problems if p.startswith(f"{n}:")), f"{n}: could not be read.")
-                files_meta[n] = {"sha256": current[n]["sha256"], "size": current[n]["size"],
-                                 "mtime": current[n]["mtime"], "problem": msg, **mine}
-                if n in old_files and "problem" not in old_files[n]:
-                    report.removed.append(n)  # its old passages are not carried over: say so
-
-        sizes = (self.settings.corpus.chunk_max_chars, self.settings.corpus.chunk_min_chars)
-        chunked = [(d, chunk(d, *sizes)) for d in docs]
-        total = sum(len(ps) for _, ps in chunked) or 1
-        bar = progress_bar(total, progress)
-        batch = max(1, self.settings.corpus.embed_batch_size)
-        for doc, passages in chunked:
-            for i in range(0, len(passages), batch):
-                part = passages[i:i + batch]
-                vectors = self.embedder.embed_passages([p.embedding_text() for p in part])
-                new.add(ids=[p.id for p in part], embeddings=[v.tolist() for v in vectors],
-                        documents=[p.text for p in part], metadatas=[passage_metadata(p, doc.sha256) for p in part])
-                bar(len(part), doc.name)
-            files_meta[doc.name] = {"sha256": doc.sha256, "size": current[doc.name]["size"],
-                                    "mtime": current[doc.name]["mtime"], "passages": len(passages),
-                                    "title": doc.meta.title, "kind": doc.meta.kind or doc.format,
-                                    "indexed_at": time.strftime("%Y-%m-%d %H:%M:%S"), **mine}
-            if old_files.get(doc.name) and "problem" not in old_files[doc.name]:
-                report.updated.append(doc.name)
-            else:
-                report.added.append(doc.name)
-        bar(0, "done", close=True)
-
-        for meta in files_meta.values():  # files that failed have none; counts must add up for the check
-            meta.setdefault("passages", 0)
-        manifest = {"format": FORMAT, "embedder": self.embedder.id, "chunking": self._chunking_id(),
-                    "collection": new_name, "generation": generation, "files": files_meta,
-                    "updated_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    def commit(self, manifest: dict[str, Any], lease: Lease | None) -> None:
+        """Make ``manifest`` the live one (an atomic rename here; the lease-checked record on a shared server)."""
         if self.remote:
             assert lease is not None
             if not self.remote.commit(manifest, lease):
-                raise LeaseLost(f"another writer committed generation {generation} of the shared index first")
+                raise LeaseLost(f"another writer committed generation {manifest['generation']} of the shared index "
+                                "first")
         else:
-            _atomic_write_json(self.dir / MANIFEST, manifest)
-        # The previous generation stays one more round: a reader may be mid-query on it.
-        self._drop_collections(except_names={new_name, live_name} if live_name else {new_name})
-        report.passages = new.count()
-        return report
+            self.write_manifest(manifest)
 
-    def _drop_collections(self, except_names: set[str]) -> None:
+    def drop_collections(self, except_names: set[str]) -> None:
         client = self.client()
         if self.remote:
             # A shared server: only this index's own generations, never one a kept manifest names.

@@ -68,6 +68,7 @@ class Document:
     page_starts: list[tuple[int, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)  # PDF pages whose text was recognised by OCR
+    scanned_pages: list[int] = field(default_factory=list)  # PDF pages without a text layer (OCR'd or skipped)
 
     def page_at(self, offset: int) -> int | None:
         page = None
@@ -189,24 +190,25 @@ def _title_from(text: str, name: str) -> str:
 
 
 def _read(data: bytes, name: str, reader: str, warnings: list[str], options: IngestOptions,
-          progress: ProgressFn | None) -> tuple[str, str, str, list[tuple[int, int]], list[int]]:
-    """(text, format of the text, declared title, page starts, OCR'd pages) by the reader for the suffix."""
+          progress: ProgressFn | None) -> tuple[str, str, str, list[tuple[int, int]], list[int], list[int]]:
+    """(text, format of the text, declared title, page starts, OCR'd pages, scanned pages) by the reader for the
+    suffix."""
     if reader == "pdf":
         from gdpr_assistant.ingest.pdf import read_pdf
 
         pdf = read_pdf(data, name, warnings, options, progress)
-        return pdf.text, "pdf", pdf.title, pdf.page_starts, pdf.ocr_pages
+        return pdf.text, "pdf", pdf.title, pdf.page_starts, pdf.ocr_pages, pdf.scanned
     if reader in ("docx", "odt"):
         from gdpr_assistant.ingest.office import read_docx, read_odt
 
         text, title = (read_docx if reader == "docx" else read_odt)(data, name)
-        return text, "markdown", title, [], []
+        return text, "markdown", title, [], [], []
     if reader == "html":
         from gdpr_assistant.ingest.html import read_html
 
         text, title = read_html(data, name)
-        return text, "markdown", title, [], []
-    return _decode_text(data, name, warnings), reader, "", [], []
+        return text, "markdown", title, [], [], []
+    return _decode_text(data, name, warnings), reader, "", [], [], []
 
 
 def load_document(path: Path, corpus_dir: Path, catalogue: dict[str, DocumentMeta] | None = None, *,
@@ -224,7 +226,7 @@ def load_document(path: Path, corpus_dir: Path, catalogue: dict[str, DocumentMet
     if not data.strip():
         raise CorpusError(f"{name}: the file is empty.")
     warnings: list[str] = []
-    text, fmt, declared_title, page_starts, ocr_pages = _read(
+    text, fmt, declared_title, page_starts, ocr_pages, scanned = _read(
         data, name, reader, warnings, options or IngestOptions.from_environment(), progress)
     if not text.strip():
         raise CorpusError(f"{name}: contains no text.")
@@ -234,7 +236,7 @@ def load_document(path: Path, corpus_dir: Path, catalogue: dict[str, DocumentMet
     if not meta.kind and reader != fmt:  # converted files: the index lists them by their own type
         meta = replace(meta, kind=reader)
     return Document(name=name, text=text, format=fmt, sha256=hashlib.sha256(data).hexdigest(), meta=meta,
-                    page_starts=page_starts, warnings=warnings, ocr_pages=ocr_pages)
+                    page_starts=page_starts, warnings=warnings, ocr_pages=ocr_pages, scanned_pages=scanned)
 
 
 def load_documents(paths: Iterable[Path], corpus_dir: Path, *, options: IngestOptions | None = None,

@@ -23,6 +23,9 @@ class PdfText:
     page_starts: list[tuple[int, int]]  # (page number, offset in text where the page starts)
     title: str
     ocr_pages: list[int] = field(default_factory=list)  # pages whose text comes from OCR
+    # Pages without a text layer that show images, OCR'd or not: what the reader gives for this file depends on
+    # the OCR settings and on Tesseract, so the index reads it again when those change.
+    scanned: list[int] = field(default_factory=list)
 
 
 def _open(data: bytes, name: str) -> list[Any]:
@@ -128,7 +131,7 @@ def read_pdf(data: bytes, name: str, warnings: list[str], options: IngestOptions
         starts.append((number, offset))
         parts.append(texts[number])
         offset += len(texts[number]) + 2
-    return PdfText("\n\n".join(parts), starts, _pdf_title(reader), ocr_pages)
+    return PdfText("\n\n".join(parts), starts, _pdf_title(reader), ocr_pages, scanned)
 
 
 def _pdf_title(reader: Any) -> str:

@@ -35,6 +35,11 @@ class BM25:
             self._index.index(tokens, show_progress=False)
         self.idf = self._idf()
 
+    @property
+    def indexed(self) -> bool:
+        """False when the texts had no word at all (nothing to save: an empty index matches nothing)."""
+        return bool(self._n)
+
     def _idf(self) -> dict[str, float]:
         """Each indexed word's idf, read back from the index (its document frequency is its column's length),
         so that a loaded index gives it too. The claim checks weigh a claim's words by it."""
@@ -83,7 +88,7 @@ class BM25:
     def load(cls, directory: Path, mmap: bool = True) -> BM25:
         """An index written by :meth:`save`; with ``mmap`` its score matrix stays on disk, read on demand."""
         self = cls.__new__(cls)
-        self._index = bm25s.BM25.load(str(directory), mmap=mmap)
+        self._index = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False)
         self.k1, self.b = self._index.k1, self._index.b
         self._n = int(self._index.scores["num_docs"])
         self.idf = self._idf()

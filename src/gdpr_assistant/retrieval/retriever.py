@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gdpr_assistant.index.derived import lexical_texts, neighbours
 from gdpr_assistant.index.store import Index
 from gdpr_assistant.passages.chunking import line_set
 from gdpr_assistant.retrieval.bm25 import BM25
@@ -23,28 +24,28 @@ from gdpr_assistant.text.glossary import expansion
 from gdpr_assistant.text.language import detect_language
 from gdpr_assistant.types import Hit, Passage
 
-# Rows of the passage-by-passage similarity matrix computed at once: bounds memory on large corpora.
-_HUB_BLOCK = 1024
-
 
 class Retriever:
-    """Holds the passages of one index generation; rebuild it when the manifest changes."""
+    """Holds the passages of one index generation; rebuild it when the manifest changes.
+
+    What it reads was computed when the generation was built (index/derived.py): the passages, the BM25 index
+    (memory-mapped) and the hubness scores, so that opening it costs little whatever the corpus size.
+    """
 
     def __init__(self, index: Index) -> None:
         self.index = index
         settings = index.settings.retrieval
-        self.passages, self.manifest = index.passages()
+        files, self.manifest, self._collection = index.generation()
+        self.passages = files.passages
         self._by_id = {p.id: i for i, p in enumerate(self.passages)}
-        # The document's title joins each passage's lexical text: questions often name their source
-        # ("d'après la note de l'Inserm…").
-        titles = {name: f"{meta.get('title', '')} {meta.get('kind', '')}"
-                  for name, meta in self.manifest["files"].items()}
-        self._bm25 = BM25([f"{titles.get(p.doc, '')}\n{p.embedding_text()}" for p in self.passages],
-                          k1=settings.bm25_k1, b=settings.bm25_b)
-        self._collection = index.collection(self.manifest)
-        self._lines = [line_set(p.text) for p in self.passages]
+        # Saved with other parameters (the evaluation tries some): built here for this process.
+        self._bm25 = files.bm25 or BM25(lexical_texts(self.passages, self.manifest["files"]),
+                                        k1=settings.bm25_k1, b=settings.bm25_b)
+        self._lines: dict[int, frozenset[str]] = {}  # computed for the passages a search meets, not for all
         self._lock = threading.Lock()
-        self._hubness = self._hub_scores(settings.hubness_k) if settings.retrieval_mode != "lexical" else None
+        self._hubness: np.ndarray | None = None
+        if settings.retrieval_mode != "lexical":
+            self._hubness = files.hub if files.hub is not None else self._hub_scores(settings.hubness_k)
 
     def passage(self, passage_id: str) -> Passage:
         return self.passages[self._by_id[passage_id]]
@@ -111,7 +112,8 @@ class Retriever:
         return found[:n]
 
     def _hub_scores(self, k: int) -> np.ndarray | None:
-        """Per passage, the mean cosine similarity to its ``k`` nearest other passages (None if too few)."""
+        """Per passage, the mean cosine similarity to its ``k`` nearest other passages (None if too few). Only for
+        a ``k`` other than the one the index was built with: compared with all passages here (quadratic)."""
         if k <= 0 or len(self.passages) <= k:
             return None
         with self._lock:
@@ -120,14 +122,8 @@ class Retriever:
         for pid, vec in zip(got["ids"], got["embeddings"], strict=True):
             if pid in self._by_id:
                 vectors[self._by_id[pid]] = vec
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        out = np.empty(len(vectors), dtype=np.float32)
-        for start in range(0, len(vectors), _HUB_BLOCK):
-            sims = vectors[start:start + _HUB_BLOCK] @ vectors.T
-            rows = np.arange(sims.shape[0])
-            sims[rows, rows + start] = -np.inf  # a passage is not its own neighbour
-            out[start:start + len(sims)] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
-        return out
+        found = neighbours(vectors, [p.id for p in self.passages], k)
+        return found.hub if found is not None else None
 
     @property
     def idf(self) -> dict[str, float]:
@@ -142,5 +138,10 @@ class Retriever:
 
     def _duplicate_of_kept(self, i: int, kept: list[int]) -> bool:
         """Same text already shown (another copy of a slide, or a file added twice)."""
-        lines = self._lines[i]
-        return any(lines <= self._lines[j] for j in kept)
+        lines = self._line_set(i)
+        return any(lines <= self._line_set(j) for j in kept)
+
+    def _line_set(self, i: int) -> frozenset[str]:
+        if i not in self._lines:
+            self._lines[i] = line_set(self.passages[i].text)
+        return self._lines[i]

@@ -1,0 +1,137 @@
+"""What an update of the index has to do, decided from names, sizes, mtimes and hashes without reading a file
+(step 1 of :mod:`.build`), with the estimates that tell a user how long it will take, and the errors and report an
+update gives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gdpr_assistant.index.chroma import duration
+from gdpr_assistant.ingest.corpus import corpus_files, file_sha256
+from gdpr_assistant.types import Energy
+
+if TYPE_CHECKING:
+    from gdpr_assistant.index.store import Index
+
+ProgressFn = Callable[[float, str], None]
+FORMAT = 1
+PAGE = 1000  # records per Chroma read or write while copying: bounds memory whatever the corpus size
+# Estimates (how long an update will take, how long a big file would take to embed). Measured on the shipped
+# corpus: 105 kB of Markdown and text give 107 passages; PDFs and office files hold much else besides text.
+BYTES_PER_PASSAGE = 1000
+TEXT_SHARE = {".pdf": 0.1, ".docx": 0.3, ".odt": 0.3}
+TEXT_LIKE = (".md", ".markdown", ".txt", ".html", ".htm")  # their size on disk is about their text's
+DEFAULT_RATE = 3.0  # passages/s of the 4-bit e5 on a busy 2-core machine, until an index measures its own
+COPY_S = 0.001  # per passage carried from one generation to the next (Chroma add; bench/results/scale.json)
+
+
+class IndexError_(Exception):
+    """Index problems the user can fix; the message names the fix."""
+
+
+class IndexLocked(IndexError_):
+    pass
+
+
+class IndexDamaged(IndexError_):
+    """Chroma no longer holds what the manifest lists (a store altered behind our back): rebuild with force."""
+
+
+class UpdateCancelled(Exception):
+    """The update was asked to stop (the program exits): what was embedded is kept for the next run."""
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about files that were indexed all the same
+    ignored: list[str] = field(default_factory=list)  # files of the folder of a type no reader handles
+    passages: int = 0
+    embedded: int = 0  # passages embedded by this update (the others were copied, resumed or reused)
+    rebuilt: bool = False
+    seconds: float = 0.0
+    energy: Energy | None = None  # set by the library, which measures the update
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.rebuilt)
+
+
+def estimate_passages(name: str, size: int) -> int:
+    return max(1, round(size * TEXT_SHARE.get(Path(name).suffix.lower(), 1.0) / BYTES_PER_PASSAGE))
+
+
+def too_big_message(name: str, text_bytes: int, limit_mb: float, rate: float) -> str:
+    mb = text_bytes / 1e6
+    seconds = max(1, round(text_bytes / BYTES_PER_PASSAGE)) / rate
+    return (f"{name} ({mb:.0f} MB, about {duration(seconds)} to embed): split it or raise ASK_MAX_FILE_MB "
+            f"(now {limit_mb:g} MB).") if mb >= 10 else \
+        (f"{name} ({mb:.1f} MB, about {duration(seconds)} to embed): split it or raise ASK_MAX_FILE_MB "
+         f"(now {limit_mb:g} MB).")
+
+
+def pages(collection: Any, include: list[str]) -> Iterator[dict[str, Any]]:
+    """A collection read ``PAGE`` records at a time (its order is stable while nobody writes to it)."""
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=PAGE, offset=offset)
+        if not got["ids"]:
+            return
+        yield got
+        offset += len(got["ids"])
+
+
+@dataclass
+class Plan:
+    current: dict[str, dict[str, Any]]  # name -> path, sha256, size, mtime
+    old: dict[str, Any] | None  # the live manifest
+    old_files: dict[str, Any]  # its entries, when its embedder and chunking are the current ones (else empty)
+    todo: list[str]  # to read
+    reread: set[str]  # of which unchanged: read again for their reader (version, OCR, size limit)
+    keep: list[str]  # carried over with their vectors
+    carried: dict[str, Any]  # other instances' entries (shared index)
+    removed: list[str]
+    ignored: list[str]
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.todo and not self.removed
+
+
+def plan(index: Index, force: bool) -> Plan:
+    corpus_dir = index.settings.corpus.corpus_dir
+    old = index.manifest()
+    compatible = index.compatible(old) and not force
+    old_files: dict[str, Any] = old["files"] if (old and compatible) else {}
+    # Shared index: entries of other corpus folders (other app instances) are carried over as they are, their
+    # vectors copied, as long as they fit this embedder (they cannot be re-embedded from here).
+    source = index.remote.source if index.remote else ""
+    foreign = {n: m for n, m in old["files"].items() if m.get("source", source) != source} \
+        if index.remote and old and index.compatible(old) else {}
+    ignored: list[str] = []
+    current: dict[str, dict[str, Any]] = {}
+    for path in corpus_files(corpus_dir, ignored):
+        name = path.relative_to(corpus_dir).as_posix()
+        st = path.stat()
+        prev = old_files.get(name)
+        if index.remote:
+            sha = index.sha(name, path)  # mtimes of another machine's copy say nothing
+        elif prev and prev.get("size") == st.st_size and prev.get("mtime") == st.st_mtime_ns:
+            sha = prev["sha256"]
+        else:
+            sha = file_sha256(path)
+        current[name] = {"path": path, "sha256": sha, "size": st.st_size, "mtime": st.st_mtime_ns}
+    carried = {n: m for n, m in foreign.items() if n not in current}
+    todo = [n for n, c in current.items() if n not in old_files or old_files[n]["sha256"] != c["sha256"]]
+    reread = {n for n in current if n not in todo and index.reread(old, old_files[n])}
+    todo += sorted(reread)
+    keep = [n for n in current if n not in todo]
+    removed = sorted(set(old_files) - set(current) - set(carried))
+    return Plan(current, old, old_files, todo, reread, keep, carried, removed, ignored)

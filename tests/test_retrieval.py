@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import Built
 
+from gdpr_assistant.index.bm25 import BM25
 from gdpr_assistant.index.embedding import E5Embedder, Embedder
 from gdpr_assistant.index.store import Index
-from gdpr_assistant.retrieval.bm25 import BM25
 from gdpr_assistant.retrieval.retriever import Retriever
 from gdpr_assistant.text.glossary import expansion
 from gdpr_assistant.text.words import tokenize

@@ -14,9 +14,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from gdpr_assistant.index.bm25 import BM25
 from gdpr_assistant.intake import question as safety
 from gdpr_assistant.interfaces import cli as cli_module
-from gdpr_assistant.retrieval.bm25 import BM25
 from gdpr_assistant.text.language import detect_language, language_of
 from gdpr_assistant.text.sentences import sentences
 from gdpr_assistant.text.words import tokenize

@@ -36,6 +36,7 @@ from gdpr_assistant.index.plan import (
     IndexReport,
     Plan,
     ProgressFn,
+    Store,
     UpdateCancelled,
     pages,
     plan,
@@ -47,7 +48,6 @@ from gdpr_assistant.types import Passage
 
 if TYPE_CHECKING:
     from gdpr_assistant.index.remote import Lease
-    from gdpr_assistant.index.store import Index
 
 
 def _text_key(p: Passage) -> str:
@@ -57,7 +57,7 @@ def _text_key(p: Passage) -> str:
 class Build:
     """One update of the index to the current corpus (module docstring)."""
 
-    def __init__(self, index: Index, progress: ProgressFn | None, force: bool, lease: Lease | None,
+    def __init__(self, index: Store, progress: ProgressFn | None, force: bool, lease: Lease | None,
                  preloaded: dict[str, Document] | None, stop: threading.Event | None) -> None:
         self.index = index
         self.settings = index.settings

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from gdpr_assistant.retrieval.bm25 import BM25
+from gdpr_assistant.index.bm25 import BM25
 from gdpr_assistant.types import Passage
 
 log = logging.getLogger(__name__)

@@ -7,14 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gdpr_assistant.index.chroma import duration
 from gdpr_assistant.ingest.corpus import corpus_files, file_sha256
 from gdpr_assistant.types import Energy
 
 if TYPE_CHECKING:
-    from gdpr_assistant.index.store import Index
+    from gdpr_assistant.index.chroma import ChromaEmbeddingFunction
+    from gdpr_assistant.index.embedding import Embedder
+    from gdpr_assistant.index.remote import Lease, RemoteStore
+    from gdpr_assistant.settings import Settings
 
 ProgressFn = Callable[[float, str], None]
 FORMAT = 1
@@ -27,6 +30,28 @@ TEXT_LIKE = (".md", ".markdown", ".txt", ".html", ".htm")  # their size on disk 
 DEFAULT_RATE = 3.0  # passages/s of the 4-bit e5 on a busy 2-core machine, until an index measures its own
 COPY_S = 0.001  # per passage carried from one generation to the next (Chroma add; bench/results/scale.json)
 
+
+
+class Store(Protocol):
+    """What planning and building read and write of the index (:class:`.store.Index` is it): the builder depends on
+    this face, not on the store module, which runs it."""
+
+    settings: Settings
+    embedder: Embedder
+    dir: Path
+    remote: RemoteStore | None
+
+    def manifest(self) -> dict[str, Any] | None: ...
+    def compatible(self, manifest: dict[str, Any] | None) -> bool: ...
+    def reread(self, manifest: dict[str, Any] | None, entry: dict[str, Any]) -> bool: ...
+    def sha(self, name: str, path: Path) -> str: ...
+    def chunking_id(self) -> str: ...
+    def ef(self) -> ChromaEmbeddingFunction: ...
+    def client(self) -> Any: ...
+    def ocr_state(self) -> str: ...
+    def write_manifest(self, manifest: dict[str, Any]) -> None: ...
+    def commit(self, manifest: dict[str, Any], lease: Lease | None) -> None: ...
+    def drop_collections(self, except_names: set[str]) -> None: ...
 
 class IndexError_(Exception):
     """Index problems the user can fix; the message names the fix."""
@@ -105,7 +130,7 @@ class Plan:
         return not self.todo and not self.removed
 
 
-def plan(index: Index, force: bool) -> Plan:
+def plan(index: Store, force: bool) -> Plan:
     corpus_dir = index.settings.corpus.corpus_dir
     old = index.manifest()
     compatible = index.compatible(old) and not force

@@ -305,7 +305,7 @@ class Index:
                 return files
         except OSError as exc:  # a read-only index folder: computed for this process only
             log.info("Derived files of %s not saved (%s).", manifest["collection"], exc)
-        from gdpr_assistant.retrieval.bm25 import BM25
+        from gdpr_assistant.index.bm25 import BM25
 
         nb = derived.neighbours(vectors, [f"{p.id}@{shas.get(p.doc, '')}" for p in passages], r.hubness_k)
         return derived.GenerationFiles(passages, shas, BM25(derived.lexical_texts(passages, manifest["files"]),

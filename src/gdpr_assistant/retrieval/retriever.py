@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from gdpr_assistant.index.bm25 import BM25
 from gdpr_assistant.index.derived import lexical_texts, neighbours
 from gdpr_assistant.index.store import Index
 from gdpr_assistant.passages.chunking import line_set
-from gdpr_assistant.retrieval.bm25 import BM25
 from gdpr_assistant.text.glossary import expansion
 from gdpr_assistant.text.language import detect_language
 from gdpr_assistant.types import Hit, Passage

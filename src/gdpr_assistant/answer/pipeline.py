@@ -135,28 +135,30 @@ class AnswerPipeline:
         if not history and is_draft_request(question):
             yield from self._purpose(snap, asked)
             return
+        query = question
         if history and len(question.split()) <= s.answer.followup_max_words:
             # A follow-up ("et pour la santé ?") is read with the previous question everywhere: in retrieval, in
             # the prompt (a list of earlier questions above it left the models refusing follow-ups they answer
             # when asked in one piece), by the claim checks and by the quote judge.
-            asked.query = f"{history[-1][0]} {question}"
+            query = f"{history[-1][0]} {question}"
+        asked.query = query
 
         hits = self._retrieve(snap, asked, k or s.retrieval.answer_k)
-        evidence = self.evidence(snap, asked.query, hits)
+        evidence = self.evidence(snap, query, hits)
         if evidence < s.trust.refuse_below_evidence:
             yield REFUSAL[lang]
             yield asked.finish(REFUSAL[lang], True, hits, f"weak retrieval evidence ({evidence:.2f})")
             return
 
         passages = [h.passage for h in hits]
-        messages = self.prompt_messages(snap, asked.query, hits, lang)
+        messages = self.prompt_messages(snap, query, hits, lang)
         premise = self._premise_unsupported(snap, asked, hits)
         if premise is not None:
             # Said first, and the model is told: a draft that repeats the premise does not pass the checks anyway.
             asked.notice = NOTICE[lang].format(premise=premise.text)
             messages[-1]["content"] += "\n" + PROMPT_NOTE[lang].format(premise=premise.text)
             yield asked.notice
-        draft = self._verifier(snap, passages, asked.query, lang, lead="\n\n" if asked.notice else "")
+        draft = self._verifier(snap, passages, query, lang, lead="\n\n" if asked.notice else "")
         stats = GenerationStats()
         yield from self._write(snap.models.answerer(), messages, draft, stats)
         trace.refusal_margin = stats.refusal_margin

@@ -70,6 +70,22 @@ def test_model_server_down_is_a_clear_error_quickly() -> None:
         backend.check()
 
 
+def test_doctor_reports_servers_that_are_down_with_their_fix(tmp_path: Path) -> None:
+    # A team's instance: `ask doctor` checks the model server and the Chroma server it is pointed at, not the
+    # packaged models it does not use, and fails with what to do.
+    llm_port, chroma_port = free_port(), free_port()
+    env = clean_env(ASK_CORPUS_DIR=str(CORPUS), ASK_INDEX_DIR=str(tmp_path / "index"), ASK_LLM_RETRIES="0",
+                    ASK_LLM_URL=f"http://127.0.0.1:{llm_port}/v1", ASK_CHROMA_URL=f"http://127.0.0.1:{chroma_port}")
+    proc = subprocess.run([*ask_command(), "doctor", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["Model server"]["status"] == "fail"
+    assert f"127.0.0.1:{llm_port}" in checks["Model server"]["detail"] and "ASK_LLM_URL" in \
+        checks["Model server"]["detail"]
+    assert not any(name.startswith(("Model 'default'", "Generation with")) for name in checks), sorted(checks)
+    assert checks["Index"]["status"] == "fail" and f"127.0.0.1:{chroma_port}" in checks["Index"]["detail"]
+
+
 class _DroppingServer(http.server.BaseHTTPRequestHandler):
     """An OpenAI-style server that streams two tokens, then dies mid-answer (the connection cut)."""
 
@@ -201,6 +217,16 @@ def test_index_lives_on_the_server_and_answers_come_from_the_model_server(first:
     local, stats = local_backend("fast", first.settings.models), GenerationStats()
     assert "".join(local.generate(requests[0], stats)).strip() == answer.raw.strip()
     assert stats.refusal_margin == pytest.approx(answer.refusal_margin, abs=0.4)
+
+
+@pytest.mark.slow
+def test_doctor_finds_the_running_servers(first: Assistant, stack: Stack) -> None:
+    env = clean_env(ASK_CORPUS_DIR=str(first.settings.corpus.corpus_dir), ASK_INDEX_DIR=str(stack.root / "doc"),
+                    ASK_LLM_URL=stack.llm_url, ASK_LLM_MODEL="fast", ASK_CHROMA_URL=stack.chroma_url)
+    proc = subprocess.run([*ask_command(), "doctor", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["Model server"]["status"] == "ok" and stack.llm_url in checks["Model server"]["detail"]
+    assert checks["Index"]["status"] == "ok", checks["Index"]
 
 
 @pytest.mark.slow

@@ -68,9 +68,12 @@ class DoctorReport:
 def run(settings: Settings, full_hash: bool = False, smoke: bool = True) -> DoctorReport:
     report = DoctorReport()
     _check_offline(report, settings)
-    _check_models(report, settings, full_hash)
-    if smoke:
-        _check_generation(report, settings)
+    if settings.models.llm_url:
+        _check_model_server(report, settings)
+    else:
+        _check_models(report, settings, full_hash)
+        if smoke:
+            _check_generation(report, settings)
     _check_corpus_and_index(report, settings)
     _check_versions(report)
     if settings.privacy.history_file:
@@ -157,6 +160,20 @@ def _check_models(report: DoctorReport, settings: Settings, full_hash: bool) -> 
                        "'default' or 'fast'.")
         else:
             report.add("Model (custom)", "ok", f"{path}: GGUF file (no reference hash for a custom model)")
+
+
+def _check_model_server(report: DoctorReport, settings: Settings) -> None:
+    """A team's instance answers with a model server (ASK_LLM_URL): it must answer and serve the model named;
+    the packaged models are not used, so they are not checked."""
+    from gdpr_assistant.models.registry import ServerModels
+
+    server = ServerModels(settings.models, settings.trust.quote_judge)
+    try:
+        server.check()
+    except models.ModelError as exc:  # its message says what happened and what to do
+        report.add("Model server", "fail", str(exc))
+        return
+    report.add("Model server", "ok", f"{settings.models.llm_url} answers and serves {server.name}")
 
 
 def _check_generation(report: DoctorReport, settings: Settings) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 from gdpr_assistant.models import llama
 from gdpr_assistant.models.packaged import PACKAGED
-from gdpr_assistant.models.smoke import run_child, run_smoke
+from gdpr_assistant.models.smoke import SmokeResult, run_child, run_smoke
 from gdpr_assistant.settings import ModelSettings
 
 
@@ -25,6 +26,24 @@ def test_each_packaged_model_generates_in_a_child_process(choice: str) -> None:
     result = run_smoke(choice, ModelSettings())
     assert result.ok, f"{choice}: {result.detail}\nfix: {result.fix}"
     assert "generated" in result.detail and result.system_info.startswith("CPU :")
+
+
+@pytest.mark.slow
+def test_on_a_simulated_amx_cpu_the_model_runs_because_repacking_is_off() -> None:
+    """This machine has no AMX. tests/amx_sim makes llama.cpp report AMX_INT8 and crash in a decode of a model
+    loaded with repacking, as its AMX path does (issue 19): the automatic choice must avoid the crash, and a forced
+    repacking must be reported with its signal and the fix, not kill the caller."""
+    settings = ModelSettings()
+
+    def smoke(repack: str) -> SmokeResult:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent / "amx_sim"), "ASK_LLAMA_REPACK": repack,
+               "ASK_CACHE_DIR": str(settings.cache_dir)}
+        return run_child([sys.executable, "-m", "gdpr_assistant.models.smoke", "fast"], env, "fast", repack, 300)
+
+    forced = smoke("on")
+    assert not forced.ok and "SIGSEGV" in forced.detail and "ASK_LLAMA_REPACK=off" in forced.fix, forced
+    auto = smoke("auto")
+    assert auto.ok and "weight repacking off (AMX CPU" in auto.detail, auto
 
 
 def test_a_child_killed_by_a_signal_is_a_failed_check_naming_the_signal_and_the_fix() -> None:

@@ -192,7 +192,8 @@ def _check_generation(report: DoctorReport, settings: Settings) -> None:
         if result.ok:
             report.add(name, "ok", result.detail)
         else:
-            report.add(name, "fail", f"{result.detail}. CPU: {report.system['cpu']}", result.fix)
+            cpu = "" if "CPU:" in result.detail else f". CPU: {report.system['cpu']}"
+            report.add(name, "fail", result.detail + cpu, result.fix)
 
 
 def _check_corpus_and_index(report: DoctorReport, settings: Settings) -> None:
@@ -203,7 +204,7 @@ def _check_corpus_and_index(report: DoctorReport, settings: Settings) -> None:
         files = None
     else:
         report.add("Corpus", "ok" if files else "warn", f"{settings.corpus.corpus_dir}: {len(files)} documents",
-                   "" if files else "Add .pdf, .md or .txt files to the corpus folder.")
+                   "" if files else "Add documents (.pdf, .docx, .odt, .html, .md, .txt) to the corpus folder.")
     try:
         embedder = get_embedder(settings.corpus.embedder, settings.models.n_threads)
     except EmbedderError as exc:

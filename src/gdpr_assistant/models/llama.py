@@ -73,7 +73,7 @@ def cpu_summary() -> str:
     wanted = ("avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "asimd", "sve")
     features = ",".join(f for f in wanted if f in cpu_flags()) or "none reported"
     return (f"{platform.machine()} {model or platform.processor() or 'unknown CPU'}; features {features}; "
-            f"weight repacking {'on' if repack_default() else 'off (AMX)'}")
+            f"weight repacking {'on' if repack_default() else 'off (AMX)'} by default")
 
 
 _params_lock = threading.Lock()

@@ -64,7 +64,8 @@ def run_child(command: list[str], env: dict[str, str], choice: str, repack: str,
     cpu = cpu_summary()
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
-        return SmokeResult(False, f"llama.cpp crashed ({name}) loading or running {choice}; CPU: {cpu}",
+        return SmokeResult(False, f"llama.cpp crashed ({name}) loading or running {choice} "
+                                  f"(ASK_LLAMA_REPACK={repack}); CPU: {cpu}",
                            _fix(repack))
     tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
     return SmokeResult(False, f"exit status {proc.returncode} ({tail[:300]}); CPU: {cpu}", _fix(repack))
@@ -90,7 +91,8 @@ def _child(choice: str) -> SmokeResult:
     on = {"on": True, "off": False}.get(settings.llama_repack, repack_default())
     repack = f"weight repacking {'on' if on else 'off'} ({'AMX CPU' if has_amx() else 'no AMX'}, "
     repack += f"ASK_LLAMA_REPACK={settings.llama_repack})"
-    return SmokeResult(True, f"{backend.name} generated {stats.completion_tokens} tokens ({text.strip()!r}) in "
+    tokens = f"{stats.completion_tokens} token{'s' if stats.completion_tokens != 1 else ''}"
+    return SmokeResult(True, f"{backend.name} generated {tokens} ({text.strip()!r}) in "
                              f"{seconds:.1f} s, load included; {repack}", system_info=system_info())
 
 

@@ -95,7 +95,7 @@ def prepare(settings: Settings) -> Assistant:
 @click.option("--model", "llm", help="Language model: default (Qwen2.5 1.5B), fast, or the path of a .gguf file. "
               "Can also be changed in the page's settings.")
 @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path),
-              help="Folder of documents (.pdf, .md, .txt). Default: ./corpus or $ASK_CORPUS_DIR.")
+              help="Folder of documents (.pdf, .docx, .odt, .html, .md, .txt). Default: ./corpus or $ASK_CORPUS_DIR.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path),
               help="Folder of the search index. Default: ./index or $ASK_INDEX_DIR.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")

@@ -47,7 +47,8 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 corpus_opt = click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path),
-                          help="Folder of documents (.pdf, .md, .txt). Default: ./corpus or $ASK_CORPUS_DIR.")
+                          help="Folder of documents (.pdf, .docx, .odt, .html, .md, .txt). Default: ./corpus or "
+                          "$ASK_CORPUS_DIR.")
 index_opt = click.option("--index", "index_dir", type=click.Path(path_type=Path),
                          help="Folder of the search index. Default: ./index or $ASK_INDEX_DIR.")
 embedder_opt = click.option("--embedder", help="Embedding model: e5 (default), minilm, or a local "

@@ -104,6 +104,51 @@ def signals(args: argparse.Namespace) -> None:
     args.out.write_text(json.dumps(out, ensure_ascii=False, indent=0))
 
 
+def lexical(args: argparse.Namespace) -> None:
+    """The lexical checks alone on every pair (no judge, a minute): kind x accepted, to see what a change of a
+    rule does before any model runs. With --without NAME, the same with that check of verification/checks.py
+    turned off, side by side."""
+    import gdpr_assistant  # noqa: F401  (offline switches first)
+    from gdpr_assistant.assistant import Assistant
+    from gdpr_assistant.settings import get_settings
+    from gdpr_assistant.text.language import detect_language
+    from gdpr_assistant.verification import verifier
+    from gdpr_assistant.verification.crosslingual import sentence_similarity
+    from gdpr_assistant.verification.verifier import DraftVerifier, Evidence
+
+    pairs = load_pairs(args.data)
+    assistant = Assistant(get_settings())
+    snap = assistant.snapshot()
+    passages = snap.retriever.passages
+
+    def shown(pair: dict[str, Any]) -> bool:
+        span = _norm(pair["span"])
+        home = next((p for p in passages if p.doc == pair["doc"] and span in _norm(p.text)), None)
+        text = home.text if home else pair["span"]
+        ev = Evidence([text], "", snap.retriever.idf, assistant.settings.trust,
+                      sentence_similarity(assistant.embedder, [text]), [detect_language(text) != pair["lang"]])
+        v = DraftVerifier(ev)
+        list(v.feed(pair["claim"].rstrip(".") + " [1]. "))
+        list(v.close())
+        return bool(v.shown)
+
+    with_rule = {p["id"]: shown(p) for p in pairs}
+    without: dict[str, bool] = {}
+    if args.without:
+        original = getattr(verifier, args.without)
+        setattr(verifier, args.without, lambda *a, **k: False)
+        without = {p["id"]: shown(p) for p in pairs}
+        setattr(verifier, args.without, original)
+    kinds = sorted({p["kind"] for p in pairs}, key=lambda k: (k not in FAITHFUL, k))
+    print(f"| kind | pairs | right now | without {args.without or '–'} |\n|---|---|---|---|")
+    for kind in kinds:
+        sub = [p for p in pairs if p["kind"] == kind]
+        acc = kind in FAITHFUL
+        print(f"| {kind} ({'accepted' if acc else 'rejected'}) | {len(sub)} | "
+              f"{_rate([with_rule[p['id']] == acc for p in sub])} | "
+              f"{_rate([without[p['id']] == acc for p in sub]) if without else '–'} |")
+
+
 _PROMPTS: dict[str, tuple[list[dict[str, str]], int]] = {}
 
 
@@ -234,13 +279,16 @@ def main() -> None:
     s.add_argument("--window", type=int, default=420)
     s.add_argument("--split", default="all", choices=["all", "calib", "test"])
     s.add_argument("--sample", type=int, default=0, help="per kind, a random sample of this many (exploration)")
+    lx = sub.add_parser("lexical")
+    lx.add_argument("--data", type=Path, default=REPO / "bench/data/claims.jsonl")
+    lx.add_argument("--without", help="a check imported by verification/verifier.py, e.g. is_heading_copy")
     r = sub.add_parser("report")
     r.add_argument("signals", type=Path)
     r.add_argument("--data", type=Path, default=REPO / "bench/data/claims.jsonl")
     r.add_argument("--min-reject", type=float, default=0.97)
     r.add_argument("--min-kind", type=float, default=0.95)
     args = ap.parse_args()
-    signals(args) if args.cmd == "signals" else report(args)
+    {"signals": signals, "report": report, "lexical": lexical}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -342,3 +342,18 @@ def test_a_supported_sentence_waits_for_the_figure_a_count_question_wants() -> N
                      "réponses de 9 participants [1].", question=question)
     assert shown == ("Des entreprises privées ont répondu à l'appel à contribution [1]. La CNIL a reçu les réponses "
                      "de 9 participants [1].") and v.verdict("fr") == ""
+
+
+def test_a_heading_or_label_copied_as_a_sentence_is_not_a_claim() -> None:
+    # Small models copy slide headings into answers ("## Exemple illustratif n°2 [2]."): a topic, not a statement,
+    # however well its words match (bench/build_heading_claims.py: 0 of 255 such copies rejected without the check).
+    slide = ("# Fiche 4 – Définir une base légale (1/2)\n## Le consentement\n- Libre\n- Spécifique\n- Eclairé\n"
+             "- Univoque")
+    for heading in ("## Exemple illustratif n°2 [1].", "Le consentement [1]."):
+        v, shown = check(heading, [slide, "## Exemple illustratif n°2\nLa CNIL a constaté un manquement."])
+        assert shown == "" and v.claims[0].reason == "a heading or label, not a statement", (heading, shown)
+    # The list under the heading, or a heading that is itself a statement, is a claim.
+    _, shown = check("Libre, spécifique, éclairé et univoque [1].", [slide])
+    assert shown == "Libre, spécifique, éclairé et univoque [1]."
+    _, shown = check("La durée de conservation des données d'entraînement doit être définie [3].")
+    assert shown.endswith("[1].")

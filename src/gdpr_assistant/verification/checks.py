@@ -73,6 +73,37 @@ def echoes_a_restriction(claim: str, passage: str, question: str, idf: Mapping[s
     return not any(_NEGATION.search(u) for u in units[max(0, i - 1):i + 2])
 
 
+# A heading or label copied out of a passage ("## Exemple illustratif n°2", "Le consentement", "Se fonder sur :")
+# names a topic and asserts nothing, however well its words match the passage: small models copy slide headings as
+# sentences. Only short ones: a heading that is itself a statement ("La durée de conservation doit être définie")
+# can be a claim.
+_HEADING_MAX_WORDS = 4
+_MARKUP = re.compile(r"[#*_`>]+|^\s*(?:[-•]|\d{1,2}[.)])\s+")
+
+
+def _label(text: str) -> str:
+    return re.sub(r"\s+", " ", _MARKUP.sub(" ", text)).strip(" .:;!").casefold()
+
+
+def _headings(passage: str) -> set[str]:
+    """The passage's heading and label lines: Markdown headings, lines in bold alone, lines ending with a colon."""
+    out = set()
+    for line in passage.splitlines():
+        bare = line.strip()
+        if bare.startswith("#") or bare.endswith(":") or re.fullmatch(r"\*\*[^*]+\*\*:?", bare):
+            out.add(_label(bare))
+    return out
+
+
+def is_heading_copy(text: str, passages: Sequence[str]) -> bool:
+    """The claim is a short heading or label: written as a Markdown heading, or one of the passages' heading
+    lines."""
+    label = _label(text)
+    if not label or len(label.split()) > _HEADING_MAX_WORDS:
+        return False
+    return text.lstrip().startswith("#") or any(label in _headings(p) for p in passages)
+
+
 def is_connective(text: str, cited: bool = False) -> bool:
     """'Oui.', 'En résumé :': too little content to need (or be checked by) a citation. A short cited item
     ("- Libre [2]") is still checked."""

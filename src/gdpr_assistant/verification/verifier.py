@@ -21,6 +21,7 @@ from gdpr_assistant.verification.checks import (
     drops_a_negation,
     echoes_a_restriction,
     is_connective,
+    is_heading_copy,
     is_meta,
     is_restatement,
 )
@@ -69,6 +70,9 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
     if claim.text.endswith("?"):  # a heading or the question copied back: it asserts nothing
         claim.reason = "a question, not a statement"
         return claim
+    if is_heading_copy(claim.text, ev.passages):
+        claim.reason = "a heading or label, not a statement"
+        return claim
     if is_connective(claim.text, cited=bool(claim.cited)):
         claim.kept, claim.reason = True, "connective"
         return claim
@@ -97,7 +101,7 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
 
 # Reasons that settle a claim before any passage is read: the judge is not asked about them.
 _SETTLED = ("restates the question", "talks about the excerpts, not the subject", "a question, not a statement",
-            "connective")
+            "a heading or label, not a statement", "connective")
 
 
 def judged(claim: Claim, ev: Evidence) -> Claim:

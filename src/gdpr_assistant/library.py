@@ -167,6 +167,8 @@ class Library:
         self._stop.set()
         if self._background is not None:
             self._background.join(wait)
+        if not self.updating:  # stopped: the event must not cancel the next update too (an upload, `ask index`)
+            self._stop.clear()
 
     def index_warnings(self, lang: str) -> list[str]:
         """What an answer says about the index it comes from: an update is running (here in the background, or in

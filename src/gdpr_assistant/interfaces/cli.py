@@ -212,6 +212,8 @@ def index(corpus_dir: Path | None, index_dir: Path | None, embedder: str | None,
         click.secho(f"Skipped: {p}", fg="yellow", err=True)
     for w in report.warnings:
         click.secho(f"Warning: {w}", fg="yellow", err=True)
+    for i in report.ignored:  # the user put them there: say why they are not searchable
+        click.secho(i, fg="yellow", err=True)
     if not report.changed:
         click.echo(f"Index up to date: {len(report.unchanged)} documents, {report.passages} passages "
                    f"({report.seconds:.2f} s).")

@@ -197,14 +197,18 @@ def _check_generation(report: DoctorReport, settings: Settings) -> None:
 
 
 def _check_corpus_and_index(report: DoctorReport, settings: Settings) -> None:
+    ignored: list[str] = []
     try:
-        files = corpus_files(settings.corpus.corpus_dir)
+        files = corpus_files(settings.corpus.corpus_dir, ignored)
     except CorpusError as exc:
         report.add("Corpus", "fail", str(exc), "Create the folder or pass --corpus PATH / ASK_CORPUS_DIR.")
         files = None
     else:
         report.add("Corpus", "ok" if files else "warn", f"{settings.corpus.corpus_dir}: {len(files)} documents",
                    "" if files else "Add documents (.pdf, .docx, .odt, .html, .md, .txt) to the corpus folder.")
+        for message in ignored:  # in the folder, never searchable: the user should know why
+            name, _, why = message.partition(": ")
+            report.add(f"Corpus file {name}", "warn", why)
     try:
         embedder = get_embedder(settings.corpus.embedder, settings.models.n_threads)
     except EmbedderError as exc:

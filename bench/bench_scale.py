@@ -1,0 +1,306 @@
+"""The index at 10x and 100x the shipped corpus: build overhead over the embedder alone, no-op re-index, adding one
+file, search latency and memory of a search process, disk size, recall@8 with the shipped corpus inside a large one,
+and an interrupted build resumed.
+
+The synthetic corpora are the shipped documents (all of them, unchanged) plus variants of their paragraphs:
+recombined into new documents under numbered titles, with names, numbers and some words substituted, so that no two
+passages are the same and no variant holds a dev question's gold quote (recall@8 still means "found the shipped
+passage"). A benchmark, not a test: the numbers depend on the machine and its load, recorded with them.
+
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_scale.py --sizes 1000 --out bench/results/scale.json
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: a busy-waiting pool steals the 2nd core
+
+import argparse
+import json
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from gdpr_assistant.assistant import Assistant
+from gdpr_assistant.evaluation.harness import load_items
+from gdpr_assistant.evaluation.harness import run as run_eval
+from gdpr_assistant.index.embedding import Embedder, get_embedder
+from gdpr_assistant.index.store import Index
+from gdpr_assistant.ingest.corpus import corpus_files, load_document
+from gdpr_assistant.passages.chunking import chunk
+from gdpr_assistant.settings import Settings, get_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "corpus"
+DEV = REPO.parent / "shared" / "eval" / "dev.jsonl"
+TARGETS = {"build_overhead_ratio": 1.2, "noop_cli_s": 2.0, "search_p90_ms": 150.0, "search_peak_rss_mib": 1024.0}
+
+# Substitutions that keep the text plausible but change what it says (who, what, which figures).
+SWAPS = [("CNIL", ["ARPD", "autorité de contrôle", "DPC irlandaise", "AEPD"]), ("Inserm", ["Institut Hélios", "CHU"]),
+         ("santé", ["assurance", "éducation", "emploi"]), ("données", ["informations", "traces"]),
+         ("intelligence artificielle", ["apprentissage automatique", "analyse algorithmique"]),
+         ("IA", ["SIA", "ML"]), ("personnes", ["usagers", "agents", "clients"]), ("RGPD", ["règlement", "texte"]),
+         ("traitement", ["dispositif", "projet"]), ("recommandations", ["préconisations", "lignes directrices"]),
+         ("collectivités", ["entreprises", "associations"]), ("data", ["records"]), ("AI", ["ML"]),
+         ("personal", ["customer"]), ("health", ["insurance", "education"]), ("Nantes", ["Rennes", "Lille", "Metz"]),
+         ("patients", ["assurés", "élèves"]), ("entraînement", ["apprentissage"]), ("modèle", ["système"])]
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def rss_mib_of_children() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def count_passages(path: Path, corpus_dir: Path, s: Settings) -> int:
+    return len(chunk(load_document(path, corpus_dir), s.corpus.chunk_max_chars, s.corpus.chunk_min_chars))
+
+
+def paragraphs() -> list[str]:
+    out = []
+    for path in corpus_files(SHIPPED):
+        for para in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")):
+            if len(para) >= 150 and not para.lstrip().startswith("#"):
+                out.append(para.strip())
+    return out
+
+
+def perturb(text: str, rng: random.Random, swaps: dict[str, str]) -> str:
+    for word, repl in swaps.items():
+        text = re.sub(rf"\b{re.escape(word)}\b", repl, text)
+    # Figures change (another year, another count): a variant never states the shipped fact.
+    return re.sub(r"\d+", lambda m: str(rng.randint(10 ** (len(m.group()) - 1), 10 ** len(m.group()) - 1)), text)
+
+
+def make_corpus(dest: Path, target: int, s: Settings, quotes: list[str], seed: int = 7) -> dict[str, Any]:
+    """The shipped corpus plus synthetic variants, until ``target`` passages."""
+    shutil.copytree(SHIPPED, dest)
+    total = sum(count_passages(p, dest, s) for p in corpus_files(dest))
+    pool, rng, i, rejected = paragraphs(), random.Random(seed), 0, 0
+    while total < target:
+        i += 1
+        swaps = {w: rng.choice(r) for w, r in SWAPS if rng.random() < 0.8}
+        parts = [f"# Note {i:05d} : {rng.choice(['synthèse', 'rapport', 'fiche', 'compte rendu'])} "
+                 f"({rng.choice(['version', 'variante', 'édition'])} {rng.randint(1, 40)})"]
+        for section in range(rng.randint(2, 4)):
+            parts.append(f"## Partie {section + 1} — {rng.choice(['enjeux', 'méthode', 'cas pratiques', 'annexes'])}")
+            for para in rng.sample(pool, rng.randint(2, 5)):
+                para = perturb(para, rng, swaps)
+                if any(q in norm(para) for q in quotes):  # would count as finding the gold passage
+                    rejected += 1
+                else:
+                    parts.append(para)
+        text = "\n\n".join(parts) + "\n"
+        if any(q in norm(text) for q in quotes):  # a quote across two paragraphs
+            rejected += 1
+            continue
+        path = dest / f"variante-{i:05d}.md"
+        path.write_text(text, encoding="utf-8")
+        total += count_passages(path, dest, s)
+    return {"documents": len(corpus_files(dest)), "passages_estimated": total,
+            "synthetic_files": len(list(dest.glob("variante-*.md"))),
+            "paragraphs_rejected_for_gold_quotes": rejected}
+
+
+def passage_texts(corpus_dir: Path, s: Settings) -> list[str]:
+    return [p.embedding_text() for path in corpus_files(corpus_dir)
+            for p in chunk(load_document(path, corpus_dir), s.corpus.chunk_max_chars, s.corpus.chunk_min_chars)]
+
+
+def ask_cmd() -> list[str]:
+    ask = Path(sys.executable).parent / "ask"
+    return [str(ask)] if ask.exists() else [sys.executable, "-m", "gdpr_assistant.interfaces.cli"]
+
+
+def env_for(s: Settings) -> dict[str, str]:
+    return {**os.environ, "ASK_CORPUS_DIR": str(s.corpus.corpus_dir), "ASK_INDEX_DIR": str(s.corpus.index_dir),
+            "ASK_EMBEDDER": s.corpus.embedder}
+
+
+# A fresh search process, as `ask search` or the UI starts: open time, then the dev questions. Run under a small
+# spawner so that its peak RSS is its own (a child forked from this benchmark would count the benchmark's memory).
+SEARCH_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+from gdpr_assistant.assistant import Assistant
+a = Assistant()
+a.retriever()
+open_s = time.perf_counter() - t0
+qs = [json.loads(line)["question"] for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
+for q in qs[:3]:
+    a.search(q, 8)
+ms = []
+for q in qs:
+    t = time.perf_counter()
+    a.search(q, 8)
+    ms.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"open_s": open_s, "ms": ms}))
+"""
+SPAWNER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(r.returncode)")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
+
+
+def search_process(s: Settings) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-c", SPAWNER, sys.executable, "-c", SEARCH_SCRIPT, str(DEV)],
+                          capture_output=True, text=True, env=env_for(s), timeout=1800, check=True)
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"open_s": round(got["open_s"], 2), "p50_ms": round(statistics.median(got["ms"]), 1),
+            "p90_ms": round(pct(got["ms"], 0.9), 1), "max_ms": round(max(got["ms"]), 1),
+            "peak_rss_mib": round(int(proc.stderr.strip().splitlines()[-1]) / 1024, 1)}
+
+
+def du_mib(path: Path) -> float:
+    return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2 ** 20, 1)
+
+
+def recall(s: Settings, embedder: Embedder, items: list[dict[str, Any]]) -> dict[str, Any]:
+    r = run_eval(Assistant(s, embedder=embedder), items, retrieval_only=True, k=8)["retrieval"]
+    return {"recall@8": r["all"]["recall@8"], "recall@8_fr": r["fr"]["recall@8"], "recall@8_en": r["en"]["recall@8"],
+            "mrr": r["all"]["mrr"], "in_process_p50_ms": r["latency_median_ms"],
+            "in_process_p90_ms": r["latency_p90_ms"]}
+
+
+def interrupted_build(s: Settings, embedder: Embedder, after_s: float) -> dict[str, Any]:
+    """`ask index` from scratch, stopped by SIGINT (Ctrl-C) after ``after_s``; then the next build, in process."""
+    s = s.replace(index_dir=s.corpus.index_dir.parent / "index-interrupted")
+    proc = subprocess.Popen([*ask_cmd(), "index"], env=env_for(s), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    t0 = time.perf_counter()
+    report = Index(s, embedder).update()
+    return {"sigint_after_s": round(after_s, 1), "interrupted_exit": proc.returncode,
+            "interrupted_said": (err.strip().splitlines() or [""])[-1][:200],
+            "next_build_embedded": report.embedded, "next_build_passages": report.passages,
+            "resumed_passages": report.passages - report.embedded, "next_build_s": round(time.perf_counter() - t0, 1)}
+
+
+def measure(size: int, root: Path, base: Settings, embedder: Embedder, items: list[dict[str, Any]]) -> dict[str, Any]:
+    s = base.replace(corpus_dir=root / "corpus", index_dir=root / "index")
+    quotes = [norm(src["quote"]) for it in items for src in it.get("sources", [])]
+    out: dict[str, Any] = {"target_passages": size, "corpus": make_corpus(root / "corpus", size, s, quotes)}
+    texts = passage_texts(s.corpus.corpus_dir, s)
+    out["load_before_build"] = load()
+
+    t0 = time.perf_counter()
+    report = Index(s, embedder).update()
+    build_s = time.perf_counter() - t0
+    assert report.embedded == report.passages and not report.problems, report
+    batch = s.corpus.embed_batch_size
+    out["load_before_embedder_alone"] = load()
+    t0 = time.perf_counter()
+    for start in range(0, len(texts), batch):  # the same texts in the same batches as the build
+        embedder.embed_passages(texts[start:start + batch])
+    embed_s = time.perf_counter() - t0
+    # The build's own embedding time (its manifest's rate): the same load as the build, which two runs a few
+    # minutes apart on a shared machine do not have.
+    inside_s = report.passages / float((Index(s, embedder).manifest() or {})["embed_rate"])
+    out.update(passages=report.passages, documents=len(report.added), build_s=round(build_s, 1),
+               embedder_alone_s=round(embed_s, 1), build_overhead_ratio=round(build_s / embed_s, 3),
+               build_embedding_s=round(inside_s, 1), build_overhead_ratio_same_run=round(build_s / inside_s, 3),
+               passages_per_s=round(report.passages / build_s, 2), load_after_embedder_alone=load())
+
+    t0 = time.perf_counter()
+    noop = Index(s, embedder).update()
+    out["noop_in_process_s"] = round(time.perf_counter() - t0, 3)
+    assert not noop.changed and noop.embedded == 0
+    t0 = time.perf_counter()
+    cli = subprocess.run([*ask_cmd(), "index"], capture_output=True, text=True, env=env_for(s), timeout=600)
+    out["noop_cli_s"] = round(time.perf_counter() - t0, 2)
+    out["noop_cli_output"] = cli.stdout.strip()
+    assert "Index up to date" in cli.stdout, cli.stdout + cli.stderr
+
+    shutil.copy2(REPO / "corpus" / "cnil-ia-sante-defis.md", s.corpus.corpus_dir / "ajout-un-fichier.md")
+    t0 = time.perf_counter()
+    added = Index(s, embedder).update()
+    add_s = time.perf_counter() - t0
+    kept = added.passages - added.embedded
+    out["add_one_file"] = {"s": round(add_s, 2), "embedded": added.embedded, "passages": added.passages,
+                           "embedding_share_s": round(added.embedded / (len(texts) / embed_s), 2),
+                           "other_s_per_kept_passage": round(max(0.0, add_s - added.embedded / (len(texts) / embed_s))
+                                                             / max(1, kept), 5)}
+    out["index_disk_mib"] = du_mib(s.corpus.index_dir)
+    out["index_disk_chroma_mib"] = du_mib(s.corpus.index_dir / "chroma")
+    out["index_disk_derived_mib"] = du_mib(s.corpus.index_dir / "generations")
+    out["load_before_search"] = load()
+    out["search_process"] = search_process(s)
+    out["recall_large"] = recall(s, embedder, items)
+    out["interrupt"] = interrupted_build(s, embedder, after_s=max(20.0, 0.45 * build_s))
+    out["load_end"] = load()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000", help="Target passage counts, comma-separated.")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
+    parser.add_argument("--max-minutes", type=float, default=35.0,
+                        help="Skip a size whose projected run time (from the previous size) exceeds this.")
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    items = load_items(DEV)
+    base = get_settings().replace(embedder="e5")
+    embedder = get_embedder("e5", base.models.n_threads, base.retrieval.embed_query_threads)
+    embedder.embed_passages(["échauffement du modèle"])  # loaded before anything is timed
+    results: dict[str, Any] = {
+        "command": " ".join([*(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "TMPDIR") if k in os.environ),
+                             sys.executable, *sys.argv]),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"), "targets": TARGETS, "embedder": embedder.id,
+        "machine": {"cpus": os.cpu_count(), "threads": base.models.n_threads, "load_start": load(),
+                    "note": "2 cores shared with other benchmarks running at the same time"},
+        "sizes": {}, "skipped": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        shipped = base.replace(corpus_dir=SHIPPED, index_dir=Path(tmp) / "shipped-index")
+        Index(shipped, embedder).update()
+        results["recall_shipped_alone"] = recall(shipped, embedder, items)
+        previous: dict[str, Any] | None = None
+        for size in sizes:
+            if previous is not None:
+                per_passage = previous["wall_s"] / previous["passages"]
+                projected = per_passage * size / 60
+                if projected > args.max_minutes:
+                    results["skipped"][str(size)] = {
+                        "projected_minutes": round(projected, 1),
+                        "why": f"projected from {previous['passages']} passages in {previous['wall_s']:.0f} s "
+                               f"(build, embedder alone, interrupted build and its resume all scale with passages): "
+                               f"over --max-minutes {args.max_minutes:g}",
+                        "projected_build_minutes": round(previous["build_s"] / previous["passages"] * size / 60, 1)}
+                    print(f"Skipping {size}: projected {projected:.0f} min.", file=sys.stderr)
+                    continue
+            t0 = time.perf_counter()
+            got = measure(size, Path(tmp) / str(size), base, embedder, items)
+            got["wall_s"] = round(time.perf_counter() - t0, 1)
+            results["sizes"][str(size)] = got
+            previous = got
+            print(json.dumps(got, ensure_ascii=False, indent=1), file=sys.stderr)
+    results["machine"]["load_end"] = load()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"Wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,10 @@ laptops without root since Linux 5.10, virtual machines) it is estimated from th
 (every thread, llama.cpp's included) and a stated power per busy core; in a server answering several clients at
 once, that CPU time includes the others' work too. Both are cheap: two reads of a counter per answer, no network
 (bench/bench_energy.py).
+
+CodeCarbon's offline tracker was the library to weigh: it samples power from a background thread every 15 s by
+default (longer than most answers), writes a CSV unless told not to, and without RAPL estimates from CPU load and
+the CPU's rated power, the method written small here.
 """
 
 from __future__ import annotations

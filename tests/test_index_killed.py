@@ -68,7 +68,11 @@ def test_killed_update_keeps_answering_and_next_run_repairs(built_copy: Built, e
     rows_before = live_rows(idx)
     with (corpus / COLLECTIVITES).open("a", encoding="utf-8") as f:
         f.write("\n\n" + ZORGLUB)
-    (corpus / "quokka.md").write_text(NEW_DOC, encoding="utf-8")
+    # Enough new passages for two interrupted builds of two batches each (a build resumes what the last one embedded).
+    sections = "\n\n".join(f"# Traitement {i}\n\n" + f"Le laboratoire Quokka conserve les données du traitement {i} "
+                             "pendant une durée fixée par son délégué à la protection des données, puis les "
+                             "supprime ou les anonymise selon la procédure interne. " * 3 for i in range(1, 6))
+    (corpus / "quokka.md").write_text(NEW_DOC + "\n\n" + sections, encoding="utf-8")
     env = clean_env(ASK_CORPUS_DIR=str(corpus), ASK_INDEX_DIR=str(idx), ASK_EMBEDDER="e5", ASK_EMBED_BATCH_SIZE="1")
 
     # Ctrl-C: a clean stop, with the lock released.
@@ -80,7 +84,8 @@ def test_killed_update_keeps_answering_and_next_run_repairs(built_copy: Built, e
     assert manifest(idx) == before
     state = chroma_state(idx, fresh_process=True)
     orphan = state[f"passages_g{before['generation'] + 1}"]
-    assert orphan["count"] == rows_before["docs"][SANTE] + 2  # unchanged file copied, two new passages: half-way
+    # The unchanged file copied, then two new passages per run: the second run resumed the first's, none twice.
+    assert orphan["count"] == rows_before["docs"][SANTE] + 4
     # What a reader sees meanwhile: the previous generation, whole and alone.
     retriever = Retriever(Index(built_copy.settings, e5))
     assert sorted(p.id for p in retriever.passages) == rows_before["ids"]

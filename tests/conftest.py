@@ -28,6 +28,15 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
 # The two shortest documents of the real corpus (about 25 passages): enough structure, cheap to embed.
 SMALL_DOCS = ("cnil-collectivites-ia-environnement-2024.md", "cnil-ia-sante-defis.md")
+# A passage as pypdf gives it: lines broken inside sentences, bullets, a heading (sentence splitting and quotes).
+PDF_PASSAGE = (
+    "# Fiche 4 – Réutiliser des données\n\n"
+    "Les participants ont suggéré :\n\n"
+    "• La mise en place d'un mécanisme permettant de tracer les données \net le consentement ;  \n\n"
+    "Un participant a toutefois soulevé qu'il pouvait être difficile pour un organisme de vérifier si les "
+    "procédés tels \n\nque la confidentialité différentielle pouvaient être qualifiés d'anonymisation.  \n\n"
+    "Comment vérifier l'anonymisation ?"
+)
 
 
 def make_corpus(dest: Path, names: Sequence[str] = SMALL_DOCS) -> Path:

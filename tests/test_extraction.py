@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
+from conftest import PDF_PASSAGE
+
 from gdpr_assistant.text.markup import plain
 from gdpr_assistant.text.sentences import sentences
 from gdpr_assistant.verification import quotes as extraction
 from gdpr_assistant.verification.claims import split_claims
 
-# As pypdf gives it: lines broken inside sentences, bullets, a heading.
-PDF_PASSAGE = (
-    "# Fiche 4 – Réutiliser des données\n\n"
-    "Les participants ont suggéré :\n\n"
-    "• La mise en place d'un mécanisme permettant de tracer les données \net le consentement ;  \n\n"
-    "Un participant a toutefois soulevé qu'il pouvait être difficile pour un organisme de vérifier si les "
-    "procédés tels \n\nque la confidentialité différentielle pouvaient être qualifiés d'anonymisation.  \n\n"
-    "Comment vérifier l'anonymisation ?"
-)
 LIST_PASSAGE = ("La CNIL a reçu les réponses de 9 participants à l'appel à contribution parmi lesquels :\n"
                 "• 5 entreprises privées ;\n• 1 institut de recherche ;\n• 1 établissement de santé.")
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from conftest import PDF_PASSAGE
 
 from gdpr_assistant.index.bm25 import BM25
 from gdpr_assistant.intake import question as safety
@@ -149,14 +150,6 @@ def test_no_letters_at_all_is_french_and_unsure() -> None:
 
 
 # -- sentences (sentencex within the passage's layout) ----------------------------------------------------------
-PDF_PASSAGE = (
-    "# Fiche 4 – Réutiliser des données\n\n"
-    "Les participants ont suggéré :\n\n"
-    "• La mise en place d'un mécanisme permettant de tracer les données \net le consentement ;  \n\n"
-    "Un participant a toutefois soulevé qu'il pouvait être difficile pour un organisme de vérifier si les "
-    "procédés tels \n\nque la confidentialité différentielle pouvaient être qualifiés d'anonymisation.  \n\n"
-    "Comment vérifier l'anonymisation ?"
-)
 
 
 def test_pdf_line_breaks_are_not_boundaries_bullets_and_headings_are() -> None:

@@ -92,6 +92,38 @@ def test_file_over_the_limit_is_named_with_its_size_and_indexed_once_the_limit_i
                                                                                          "quokka.md")}
 
 
+def test_an_office_file_whose_text_is_over_the_limit_is_named_and_not_read_again(tmp_path: Path,
+                                                                                  e5: Embedder) -> None:
+    """A .docx is small on disk (zipped) but its text can be large: the limit applies to the text once read."""
+    import docx
+
+    settings = setup(tmp_path, {"quokka.md": NEW_DOC}, max_file_mb=0.05)
+    d = docx.Document()
+    d.add_heading("Gros registre", level=1)
+    for _ in range(800):
+        d.add_paragraph("Le registre annuel du service Quokka recense les traitements de données du laboratoire.")
+    d.save(str(settings.corpus.corpus_dir / "registre.docx"))
+    assert (settings.corpus.corpus_dir / "registre.docx").stat().st_size < 50_000  # under the limit on disk
+
+    report = Index(settings, e5).update()
+    assert report.added == ["quokka.md"] and len(report.problems) == 1
+    problem = report.problems[0]
+    assert problem.startswith("registre.docx (0.1 MB, about ") and "ASK_MAX_FILE_MB (now 0.05 MB)" in problem
+    assert "registre.docx" not in live_rows(settings.corpus.index_dir)["docs"]
+
+    reads: list[str] = []
+    real = corpus_mod.load_document
+
+    def counting(path: Path, *args: Any, **kwargs: Any) -> Any:
+        reads.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(corpus_mod, "load_document", counting)
+        again = Index(settings, e5).update()
+    assert again.problems == [problem] and not again.changed and reads == []
+
+
 # -- files of unsupported types -------------------------------------------------------------------------------------
 def test_unsupported_files_are_listed_by_the_update_ask_index_and_the_doctor(tmp_path: Path, e5: Embedder) -> None:
     settings = setup(tmp_path, {"zorglub.md": ZORGLUB})

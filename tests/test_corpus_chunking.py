@@ -19,6 +19,7 @@ from gdpr_assistant.ingest.corpus import (
     load_catalogue,
     load_document,
     load_documents,
+    scan_corpus,
 )
 from gdpr_assistant.passages.chunking import chunk, chunk_document, drop_near_duplicates
 
@@ -345,3 +346,19 @@ def test_hidden_and_unsupported_files_are_not_part_of_the_corpus(tmp_path: Path)
     assert [p.relative_to(tmp_path).as_posix() for p in corpus_files(tmp_path)] == ["a.md", "sub/c.TXT"]
     with pytest.raises(CorpusError, match="Corpus folder not found"):
         corpus_files(tmp_path / "missing")
+
+
+def test_the_corpus_scan_is_sorted_survives_a_link_loop_and_carries_each_files_stat(tmp_path: Path) -> None:
+    """Every question runs this scan to see whether the corpus changed: one walk, each file's size and mtime
+    taken from it, in the order (and with the names) the index records."""
+    for rel in ("b.md", "a/z.md", "a/b/y.txt", "a-b.md", "A.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n", encoding="utf-8")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path, target_is_directory=True)  # would never end if followed twice
+    found = scan_corpus(tmp_path)
+    names = [f.name for f in found]
+    assert names == sorted(names, key=lambda n: tuple(n.split("/")))  # the order sorted Paths had
+    assert set(names) == {"A.md", "a/b/y.txt", "a/z.md", "a-b.md", "b.md"}
+    for f in found:
+        assert (f.size, f.mtime_ns) == (f.path.stat().st_size, f.path.stat().st_mtime_ns)
+        assert f.path == tmp_path / f.name

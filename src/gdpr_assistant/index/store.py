@@ -54,9 +54,9 @@ from gdpr_assistant.ingest.corpus import (
     CorpusError,
     Document,
     IngestOptions,
-    corpus_files,
     file_sha256,
     ingest_fingerprint,
+    scan_corpus,
 )
 from gdpr_assistant.passages.chunking import CHUNKING_VERSION
 from gdpr_assistant.settings import Settings
@@ -218,34 +218,33 @@ class Index:
         read; on a shared index hashes are cached per process), so that every question sees the current corpus."""
         manifest = self.manifest()
         try:
-            files = corpus_files(self.settings.corpus.corpus_dir)
+            files = {f.name: f for f in scan_corpus(self.settings.corpus.corpus_dir)}
         except CorpusError:
             return None if manifest else Pending(first=True)
-        corpus_dir = self.settings.corpus.corpus_dir
-        names = {p.relative_to(corpus_dir).as_posix(): p for p in files}
-        sizes = {n: p.stat().st_size for n, p in names.items()}
+        sizes = {n: f.size for n, f in files.items()}
         rate = float((manifest or {}).get("embed_rate", DEFAULT_RATE)) or DEFAULT_RATE
         if manifest is None or not self.compatible(manifest):
             pending = Pending(first=manifest is None, new_embedder=bool(manifest) and
-                              manifest.get("embedder") != self.embedder.id, files=sorted(names))
+                              manifest.get("embedder") != self.embedder.id, files=sorted(files))
         else:
             known = manifest["files"]
             if self.remote:
                 mine = {n for n, meta in known.items() if meta.get("source") == self.remote.source}
-                changed = [n for n, p in names.items() if n not in known or known[n].get("sha256") != self.sha(n, p)]
-                removed = sorted(mine - set(names))
+                changed = [n for n, f in files.items()
+                           if n not in known or known[n].get("sha256") != self.sha(n, f.path)]
+                removed = sorted(mine - set(files))
             else:
-                changed = [n for n, p in names.items() if n not in known or known[n].get("size") != sizes[n]
-                           or known[n].get("mtime") != p.stat().st_mtime_ns]
-                removed = sorted(set(known) - set(names))
-            again = [n for n in names if n not in changed and self.reread(manifest, known[n])]
+                changed = [n for n in files if n not in known or known[n].get("size") != sizes[n]
+                           or known[n].get("mtime") != files[n].mtime_ns]
+                removed = sorted(set(known) - set(files))
+            again = [n for n in files if n not in changed and self.reread(manifest, known[n])]
             if not changed and not removed and not again:
                 return None
             pending = Pending(files=sorted(changed + again), removed=removed)
             total = sum(int(m.get("passages", 0)) for m in known.values())
             pending.seconds = total * COPY_S + 0.1 * len(again)  # re-read files keep their vectors
-            names = {n: names[n] for n in changed}
-        pending.passages = sum(estimate_passages(n, sizes[n]) for n in names)
+            files = {n: files[n] for n in changed}
+        pending.passages = sum(estimate_passages(n, sizes[n]) for n in files)
         pending.seconds += pending.passages / rate
         return pending
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gdpr_assistant.assistant import Assistant
-from gdpr_assistant.evaluation.harness import load_items
+from gdpr_assistant.evaluation.harness import load_items, quote_rank
 from gdpr_assistant.evaluation.harness import run as run_eval
 from gdpr_assistant.index.embedding import Embedder, get_embedder
 from gdpr_assistant.index.store import Index
@@ -59,10 +59,9 @@ def norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def rss_mib_of_children() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def plain(text: str) -> str:
+    """Text without its Markdown emphasis marks, as passages and gold quotes may differ by them."""
+    return norm(re.sub(r"[*_`]", "", text))
 
 
 def load() -> float:
@@ -89,34 +88,40 @@ def perturb(text: str, rng: random.Random, swaps: dict[str, str]) -> str:
     return re.sub(r"\d+", lambda m: str(rng.randint(10 ** (len(m.group()) - 1), 10 ** len(m.group()) - 1)), text)
 
 
-def make_corpus(dest: Path, target: int, s: Settings, quotes: list[str], seed: int = 7) -> dict[str, Any]:
-    """The shipped corpus plus synthetic variants, until ``target`` passages."""
+def make_corpus(dest: Path, target: int, s: Settings, quotes: list[str],
+                seed: int = 7) -> tuple[dict[str, Any], dict[str, set[int]]]:
+    """The shipped corpus plus synthetic variants, until ``target`` passages; and, per variant file, the indices
+    (in :func:`paragraphs`) of the shipped paragraphs it holds a perturbed copy of."""
     shutil.copytree(SHIPPED, dest)
     total = sum(count_passages(p, dest, s) for p in corpus_files(dest))
     pool, rng, i, rejected = paragraphs(), random.Random(seed), 0, 0
+    copies: dict[str, set[int]] = {}
     while total < target:
         i += 1
         swaps = {w: rng.choice(r) for w, r in SWAPS if rng.random() < 0.8}
         parts = [f"# Note {i:05d} : {rng.choice(['synthèse', 'rapport', 'fiche', 'compte rendu'])} "
                  f"({rng.choice(['version', 'variante', 'édition'])} {rng.randint(1, 40)})"]
+        used: set[int] = set()
         for section in range(rng.randint(2, 4)):
             parts.append(f"## Partie {section + 1} — {rng.choice(['enjeux', 'méthode', 'cas pratiques', 'annexes'])}")
-            for para in rng.sample(pool, rng.randint(2, 5)):
-                para = perturb(para, rng, swaps)
+            for index in rng.sample(range(len(pool)), rng.randint(2, 5)):
+                para = perturb(pool[index], rng, swaps)
                 if any(q in norm(para) for q in quotes):  # would count as finding the gold passage
                     rejected += 1
                 else:
                     parts.append(para)
+                    used.add(index)
         text = "\n\n".join(parts) + "\n"
         if any(q in norm(text) for q in quotes):  # a quote across two paragraphs
             rejected += 1
             continue
         path = dest / f"variante-{i:05d}.md"
         path.write_text(text, encoding="utf-8")
+        copies[path.name] = used
         total += count_passages(path, dest, s)
     return {"documents": len(corpus_files(dest)), "passages_estimated": total,
             "synthetic_files": len(list(dest.glob("variante-*.md"))),
-            "paragraphs_rejected_for_gold_quotes": rejected}
+            "paragraphs_rejected_for_gold_quotes": rejected}, copies
 
 
 def passage_texts(corpus_dir: Path, s: Settings) -> list[str]:
@@ -182,44 +187,103 @@ def recall(s: Settings, embedder: Embedder, items: list[dict[str, Any]]) -> dict
             "in_process_p90_ms": r["latency_p90_ms"]}
 
 
-def interrupted_build(s: Settings, embedder: Embedder, after_s: float) -> dict[str, Any]:
+def recall_without_copies(s: Settings, embedder: Embedder, items: list[dict[str, Any]],
+                          copies: dict[str, set[int]], k: int = 8, depth: int = 96) -> dict[str, Any]:
+    """recall@k once the variants holding a perturbed copy of the gold paragraph are set aside: what scale alone
+    costs, apart from distractors that restate the gold passage with another actor or figure (which no retriever
+    can tell from it by the question alone)."""
+    pool = paragraphs()
+    assistant = Assistant(s, embedder=embedder)
+    scores, removed, found = [], [], 0
+    for item in items:
+        sources = item.get("sources", [])
+        if not sources:
+            continue
+        gold = {i for i, para in enumerate(pool) for src in sources if plain(src["quote"]) in plain(para)}
+        found += bool(gold)
+        banned = {name for name, used in copies.items() if used & gold}
+        removed.append(len(banned))
+        hits = [h.as_dict() for h in assistant.search(item["question"], depth) if h.passage.doc not in banned][:k]
+        ranks = [quote_rank(src["quote"], hits) for src in sources]
+        scores.append(sum(1 for r in ranks if r is not None and r <= k) / len(ranks))
+    return {f"recall@{k}": round(statistics.mean(scores), 4), "items": len(scores),
+            "items_whose_gold_paragraph_has_variants": found,
+            "variants_set_aside_median": statistics.median(removed), "variants_set_aside_max": max(removed),
+            "search_depth": depth}
+
+
+def embedder_rate(embedder: Embedder, texts: list[str], batch: int, n: int = 48) -> float:
+    """Passages per second on a few of the corpus's texts (in the build's batches), to time an interruption at a
+    share of the build."""
+    sample = texts[:: max(1, len(texts) // n)][:n]
+    t0 = time.perf_counter()
+    for start in range(0, len(sample), batch):
+        embedder.embed_passages(sample[start:start + batch])
+    return len(sample) / (time.perf_counter() - t0)
+
+
+def interrupted_build(s: Settings, embedder: Embedder, after_s: float, same_index: bool = False) -> dict[str, Any]:
     """`ask index` from scratch, stopped by SIGINT (Ctrl-C) after ``after_s``; then the next build, in process."""
-    s = s.replace(index_dir=s.corpus.index_dir.parent / "index-interrupted")
+    if not same_index:
+        s = s.replace(index_dir=s.corpus.index_dir.parent / "index-interrupted")
+    t0 = time.perf_counter()
+    # SIGINT back to its default in the child: a benchmark started in the background (`nohup … &`) has it ignored,
+    # and an ignored signal is inherited, so Ctrl-C would never reach `ask index`.
     proc = subprocess.Popen([*ask_cmd(), "index"], env=env_for(s), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
+    finished_first = proc.poll() is not None  # then there is nothing to resume: recorded, not hidden
     _, err = proc.communicate(timeout=300)
+    stopped_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     report = Index(s, embedder).update()
-    return {"sigint_after_s": round(after_s, 1), "interrupted_exit": proc.returncode,
-            "interrupted_said": (err.strip().splitlines() or [""])[-1][:200],
+    assert finished_first or (report.embedded and not report.problems), report
+    return {"sigint_after_s": round(after_s, 1), "finished_before_the_signal": finished_first,
+            "interrupted_exit": proc.returncode,
+            "interrupted_run_s": round(stopped_s, 1), "interrupted_said": (err.strip().splitlines() or [""])[-1][:200],
             "next_build_embedded": report.embedded, "next_build_passages": report.passages,
             "resumed_passages": report.passages - report.embedded, "next_build_s": round(time.perf_counter() - t0, 1)}
 
 
-def measure(size: int, root: Path, base: Settings, embedder: Embedder, items: list[dict[str, Any]]) -> dict[str, Any]:
+def measure(size: int, root: Path, base: Settings, embedder: Embedder, items: list[dict[str, Any]],
+            embedder_sample: int, interrupt_in_build: bool) -> dict[str, Any]:
     s = base.replace(corpus_dir=root / "corpus", index_dir=root / "index")
     quotes = [norm(src["quote"]) for it in items for src in it.get("sources", [])]
-    out: dict[str, Any] = {"target_passages": size, "corpus": make_corpus(root / "corpus", size, s, quotes)}
+    summary, copies = make_corpus(root / "corpus", size, s, quotes)
+    out: dict[str, Any] = {"target_passages": size, "corpus": summary}
     texts = passage_texts(s.corpus.corpus_dir, s)
     out["load_before_build"] = load()
 
-    t0 = time.perf_counter()
-    report = Index(s, embedder).update()
-    build_s = time.perf_counter() - t0
-    assert report.embedded == report.passages and not report.problems, report
     batch = s.corpus.embed_batch_size
-    out["load_before_embedder_alone"] = load()
+    rate = embedder_rate(embedder, texts, batch) if interrupt_in_build else 0.0
+    out["embedder_rate_before_build"] = round(rate, 2)
+    print(f"{time.strftime('%H:%M:%S')} {size}: {len(texts)} passages, {rate:.2f} passages/s before the build",
+          file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    for start in range(0, len(texts), batch):  # the same texts in the same batches as the build
-        embedder.embed_passages(texts[start:start + batch])
-    embed_s = time.perf_counter() - t0
+    if interrupt_in_build:  # the build itself is stopped and resumed: one build's time instead of two
+        out["interrupt"] = interrupted_build(s, embedder, after_s=0.3 * len(texts) / rate, same_index=True)
+        report = Index(s, embedder).update()
+        assert not report.changed, report
+        report.passages = out["interrupt"]["next_build_passages"]
+    else:
+        report = Index(s, embedder).update()
+        assert report.embedded == report.passages and not report.problems, report
+    build_s = time.perf_counter() - t0
+    out["load_before_embedder_alone"] = load()
+    # The same texts in the same batches as the build; at large sizes an evenly spread sample of them.
+    step = max(1, len(texts) // embedder_sample) if embedder_sample else 1
+    sample = texts[::step]
+    t0 = time.perf_counter()
+    for start in range(0, len(sample), batch):
+        embedder.embed_passages(sample[start:start + batch])
+    embed_s = (time.perf_counter() - t0) * len(texts) / len(sample)
     # The build's own embedding time (its manifest's rate): the same load as the build, which two runs a few
     # minutes apart on a shared machine do not have.
     inside_s = report.passages / float((Index(s, embedder).manifest() or {})["embed_rate"])
-    out.update(passages=report.passages, documents=len(report.added), build_s=round(build_s, 1),
-               embedder_alone_s=round(embed_s, 1), build_overhead_ratio=round(build_s / embed_s, 3),
+    out.update(passages=report.passages, documents=len(corpus_files(s.corpus.corpus_dir)), build_s=round(build_s, 1),
+               embedder_alone_s=round(embed_s, 1), embedder_alone_sample=len(sample),
+               build_overhead_ratio=round(build_s / embed_s, 3),
                build_embedding_s=round(inside_s, 1), build_overhead_ratio_same_run=round(build_s / inside_s, 3),
                passages_per_s=round(report.passages / build_s, 2), load_after_embedder_alone=load())
 
@@ -248,7 +312,9 @@ def measure(size: int, root: Path, base: Settings, embedder: Embedder, items: li
     out["load_before_search"] = load()
     out["search_process"] = search_process(s)
     out["recall_large"] = recall(s, embedder, items)
-    out["interrupt"] = interrupted_build(s, embedder, after_s=max(20.0, 0.45 * build_s))
+    out["recall_large_without_gold_copies"] = recall_without_copies(s, embedder, items, copies)
+    if not interrupt_in_build:
+        out["interrupt"] = interrupted_build(s, embedder, after_s=max(20.0, 0.45 * build_s))
     out["load_end"] = load()
     return out
 
@@ -259,6 +325,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     parser.add_argument("--max-minutes", type=float, default=35.0,
                         help="Skip a size whose projected run time (from the previous size) exceeds this.")
+    parser.add_argument("--embedder-sample", type=int, default=0,
+                        help="Time the embedder alone on about this many of the passages (0: all of them).")
+    parser.add_argument("--interrupt-in-build", action="store_true",
+                        help="Interrupt and resume the measured build itself instead of a second, separate build.")
+    parser.add_argument("--merge", action="store_true",
+                        help="Keep the sizes already in --out that this run does not measure.")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
     items = load_items(DEV)
@@ -270,7 +342,7 @@ def main() -> None:
                              sys.executable, *sys.argv]),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"), "targets": TARGETS, "embedder": embedder.id,
         "machine": {"cpus": os.cpu_count(), "threads": base.models.n_threads, "load_start": load(),
-                    "note": "2 cores shared with other benchmarks running at the same time"},
+                    "note": "2 cores; the load average is recorded before each step"},
         "sizes": {}, "skipped": {}}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         shipped = base.replace(corpus_dir=SHIPPED, index_dir=Path(tmp) / "shipped-index")
@@ -291,12 +363,18 @@ def main() -> None:
                     print(f"Skipping {size}: projected {projected:.0f} min.", file=sys.stderr)
                     continue
             t0 = time.perf_counter()
-            got = measure(size, Path(tmp) / str(size), base, embedder, items)
+            got = measure(size, Path(tmp) / str(size), base, embedder, items, args.embedder_sample,
+                          args.interrupt_in_build)
             got["wall_s"] = round(time.perf_counter() - t0, 1)
             results["sizes"][str(size)] = got
             previous = got
             print(json.dumps(got, ensure_ascii=False, indent=1), file=sys.stderr)
     results["machine"]["load_end"] = load()
+    if args.merge and args.out.exists():
+        old = json.loads(args.out.read_text(encoding="utf-8"))
+        results["sizes"] = {**old.get("sizes", {}), **results["sizes"]}
+        results["earlier_runs"] = [*old.get("earlier_runs", []), {k: old[k] for k in ("command", "time", "machine")
+                                                                   if k in old}]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"Wrote {args.out}")

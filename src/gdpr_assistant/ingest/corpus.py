@@ -124,8 +124,8 @@ def scan_corpus(corpus_dir: Path, ignored: list[str] | None = None) -> list[Corp
     """Supported files under the corpus folder, sorted, hidden files and the catalogue excluded.
 
     Every question checks the corpus folder for changes through this, so it walks the folder with
-    ``os.scandir``, whose entries carry their stat, rather than pathlib (which cost 150 ms a question at 2,800
-    files, bench/bench_scale.py). Files of a type no reader handles are not documents, but the user put them
+    ``os.scandir``, whose entries carry their stat, rather than pathlib (which cost about 100 ms a question at 2,800
+    files: bench/bench_freshness.py). Files of a type no reader handles are not documents, but the user put them
     there: when ``ignored`` is given, one message per such file is appended to it ("notes.pages: ignored
     (unsupported type .pages): export it as PDF or Word.") for the indexer and ``ask doctor`` to show.
     """

@@ -62,12 +62,15 @@ def test_a_child_that_fails_quietly_reports_its_last_words() -> None:
     assert "ASK_LLAMA_REPACK" not in result.fix  # repacking is already off: the fix is the wheel
 
 
-def test_repacking_is_off_on_amx_cpus_and_on_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repacking_is_off_on_amx_and_avx512_cpus_and_on_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(llama, "system_info", lambda: "CPU : AVX2 = 1 | AVX512 = 1 | REPACK = 1 |")
     monkeypatch.setattr(llama, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "amx_tile", "amx_int8"}))
-    assert not llama.repack_default()
+    assert not llama.repack_default() and llama.repack_reason() == "AMX CPU"
     monkeypatch.setattr(llama, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
-    assert llama.repack_default()
+    assert not llama.repack_default() and llama.repack_reason() == "AVX-512 CPU"
+    monkeypatch.setattr(llama, "system_info", lambda: "CPU : AVX2 = 1 | REPACK = 1 |")
+    monkeypatch.setattr(llama, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert llama.repack_default() and llama.repack_reason() == "neither AMX nor AVX-512"
     # A build that reports AMX through llama.cpp (an older kernel may not list the flags) counts as AMX too.
     monkeypatch.setattr(llama, "system_info", lambda: "CPU : AVX2 = 1 | AMX_INT8 = 1 | REPACK = 1 |")
     assert not llama.repack_default()

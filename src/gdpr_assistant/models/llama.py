@@ -57,9 +57,21 @@ def has_amx() -> bool:
     return bool({"amx_tile", "amx_int8", "amx_bf16"} & cpu_flags()) or "AMX_INT8 = 1" in system_info()
 
 
+def has_avx512() -> bool:
+    return "avx512f" in cpu_flags() or "AVX512 = 1" in system_info()
+
+
+def repack_reason() -> str:
+    """Why :func:`repack_default` decides as it does here, for reports."""
+    return "AMX CPU" if has_amx() else "AVX-512 CPU" if has_avx512() else "neither AMX nor AVX-512"
+
+
 def repack_default() -> bool:
-    """Whether to let llama.cpp repack weights here: never on an AMX CPU (it crashes), else yes."""
-    return not has_amx()
+    """Whether to let llama.cpp repack weights here. Never on an AMX CPU: it crashes. Not on an AVX-512 CPU:
+    there it slows prompt processing more than it speeds generation, and answers have long prompts and short
+    replies (dev answers 14.5 s median instead of 18.7 s, same quality: bench/results/repack.json and the README).
+    Elsewhere llama.cpp's default (on), which could not be measured here."""
+    return not (has_amx() or has_avx512())
 
 
 def cpu_summary() -> str:
@@ -73,7 +85,7 @@ def cpu_summary() -> str:
     wanted = ("avx2", "avx512f", "avx512_vnni", "amx_tile", "amx_int8", "asimd", "sve")
     features = ",".join(f for f in wanted if f in cpu_flags()) or "none reported"
     return (f"{platform.machine()} {model or platform.processor() or 'unknown CPU'}; features {features}; "
-            f"weight repacking {'on' if repack_default() else 'off (AMX)'} by default")
+            f"weight repacking {'on' if repack_default() else 'off'} by default ({repack_reason()})")
 
 
 _params_lock = threading.Lock()

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from gdpr_assistant.models.backend import Generation, GenerationStats, ModelError
-from gdpr_assistant.models.llama import cpu_summary, has_amx, repack_default
+from gdpr_assistant.models.llama import cpu_summary, repack_default, repack_reason
 from gdpr_assistant.settings import ModelSettings
 
 _PROMPT = [{"role": "user", "content": "Réponds par un seul mot : quelle est la capitale de la France ?"}]
@@ -89,7 +89,7 @@ def _child(choice: str) -> SmokeResult:
     text = "".join(backend.generate(Generation(messages=_PROMPT, max_tokens=4), stats))
     seconds = time.perf_counter() - t0
     on = {"on": True, "off": False}.get(settings.llama_repack, repack_default())
-    repack = f"weight repacking {'on' if on else 'off'} ({'AMX CPU' if has_amx() else 'no AMX'}, "
+    repack = f"weight repacking {'on' if on else 'off'} ({repack_reason()}, "
     repack += f"ASK_LLAMA_REPACK={settings.llama_repack})"
     tokens = f"{stats.completion_tokens} token{'s' if stats.completion_tokens != 1 else ''}"
     return SmokeResult(True, f"{backend.name} generated {tokens} ({text.strip()!r}) in "

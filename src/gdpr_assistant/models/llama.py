@@ -69,7 +69,7 @@ def repack_reason() -> str:
 def repack_default() -> bool:
     """Whether to let llama.cpp repack weights here. Never on an AMX CPU: it crashes. Not on an AVX-512 CPU:
     there it slows prompt processing more than it speeds generation, and answers have long prompts and short
-    replies (dev answers 14.5 s median instead of 18.7 s, same quality: bench/results/repack.json and the README).
+    replies (dev answers 14.5 s median instead of 18.7 s, same quality: bench/results/repack-dev.md).
     Elsewhere llama.cpp's default (on), which could not be measured here."""
     return not (has_amx() or has_avx512())
 

@@ -16,7 +16,7 @@ from fakes import FakeBackend, FakeModels
 
 from gdpr_assistant.answer.pipeline import REFUSAL
 from gdpr_assistant.assistant import Assistant
-from gdpr_assistant.drafting.prompt import INSTRUCTIONS, NOT_COVERED, answer_grammar
+from gdpr_assistant.drafting.prompt import DOCUMENT_NOTE, INSTRUCTIONS, LIST_NOTE, NOT_COVERED, answer_grammar
 from gdpr_assistant.index.embedding import Embedder
 from gdpr_assistant.models.backend import Message, ModelBackend
 from gdpr_assistant.text.markup import plain
@@ -224,3 +224,68 @@ def test_a_loop_of_the_model_is_shown_once(make: Callable[..., Assistant]) -> No
         answer, shown = ask(make(FakeBackend(citing(loop, h=HLEG))), HLEG_Q)
         assert not answer.refused and shown == answer.answer and shown.endswith("Le AI HLEG comptait 52 experts [1].")
         assert shown.count("HLEG") == 1, shown
+
+
+def test_a_list_question_gets_lines_and_the_items_its_answer_left_out(make: Callable[..., Assistant],
+                                                                      built: Built) -> None:
+    """A list question: the model may write one cited line per item, and the items of the cited list that its
+    answer leaves out are added, quoted and cited (verification/completeness.py); a fact question gets neither."""
+    a = built.settings.answer
+    question = "Quels critères de sélection la CNIL a-t-elle retenus pour son bac à sable sur la santé ?"
+    model = FakeBackend(citing("Les critères de sélection étaient :\n- le bénéfice pour le public [{c}]\n"
+                               "- l'intérêt pour la protection des données [{c}]", c="bénéfice pour le public"))
+    answer, shown = ask(make(model), question)
+    [request] = model.requests
+    assert request.grammar == answer_grammar(len(answer.passages), a.max_list_sentences, lines=True)
+    assert request.max_tokens == a.max_list_tokens
+    assert request.messages[-1]["content"].endswith(f"{question}\n{LIST_NOTE['fr']}\nRéponse :")
+    assert not answer.refused and shown == answer.answer
+    lines = answer.answer.splitlines()
+    assert lines[:3] == ["Les critères de sélection étaient:", "- le bénéfice pour le public [1].",
+                         "- L'intérêt pour la protection des données [1]."], lines
+    assert lines[-3:] == ["La même liste comprend aussi :", "",
+                          "- « engagement fort dans une approche de la conformité RGPD » [1]"]
+    assert "engagement fort" in answer.citations[0].quote  # the highlighted span covers the added item
+    # The same draft for a question on one fact: the shape of before, nothing added.
+    model = FakeBackend(citing("Le premier critère était le bénéfice pour le public [{c}].",
+                               c="bénéfice pour le public"))
+    answer, _ = ask(make(model), "Quel était le premier critère de sélection du bac à sable santé de la CNIL ?")
+    assert model.requests[0].grammar == answer_grammar(len(answer.passages))
+    assert "engagement fort" not in answer.answer and LIST_NOTE["fr"] not in model.prompts()[0]
+
+
+def _first_line_of_excerpt_1(messages: list[Message]) -> str:
+    """A draft that copies the first full line of excerpt [1] and cites it: supported, whatever the excerpt."""
+    block = re.split(r"\n\n(?=\[\d+\] \()", messages[-1]["content"].split("\n\n", 1)[1])[0]
+    line = next(ln for ln in block.splitlines()[1:] if len(ln.split()) >= 5)
+    return f"{plain(line).strip(' -*#').rstrip('.:')} [1]."
+
+
+def test_a_question_on_several_documents_asks_each_document_alone_and_answers_a_line_each(
+        make: Callable[..., Assistant], built: Built) -> None:
+    """Per document, a prompt with that document's passages alone; one verified line per document, their
+    citations numbered in the answer's list (answer/documents.py). A fact question gets one prompt."""
+    s = built.settings
+    question = "Que disent les documents de la CNIL sur le bac à sable et l'accompagnement des projets d'IA ?"
+    model = FakeBackend(_first_line_of_excerpt_1)
+    answer, shown = ask(make(model), question)
+    assert len(model.requests) == 2 and not answer.refused and shown == answer.answer
+    docs = []
+    for request in model.requests:
+        prompt = request.messages[-1]["content"]
+        heads = re.findall(r"^\[\d+\] \((.*)\)$", prompt, re.MULTILINE)
+        assert len(set(heads)) == 1 and len(heads) <= s.answer.per_document_passages  # one document each
+        assert DOCUMENT_NOTE["fr"].format(title=heads[0].rstrip())[:40] in prompt
+        assert request.grammar == answer_grammar(len(heads), s.answer.per_document_sentences)
+        assert request.max_tokens == s.answer.per_document_tokens
+        docs.append(heads[0])
+    lines = answer.answer.splitlines()
+    assert len(lines) == 2 and all(ln.startswith("- ") for ln in lines), lines
+    assert lines[0].endswith("[1].") and lines[1].endswith("[2].")
+    assert {c.doc for c in answer.citations} == {COLLECTIVITES, SANTE}
+    # A document the model finds silent adds nothing; all silent is the model's refusal.
+    silent = FakeBackend([_first_line_of_excerpt_1, NOT_COVERED])
+    answer, _ = ask(make(silent), question)
+    assert len(answer.answer.splitlines()) == 1 and len(answer.citations) == 1
+    answer, _ = ask(make(FakeBackend(NOT_COVERED)), question)
+    assert answer.refused and answer.refusal_reason == "the model found no answer in the passages"

@@ -99,10 +99,23 @@ class AnswerSettings(_Section):
     # dev gold quotes at 600 characters, 43 at 520 (docs/answer-eval.md, "What the model is shown").
     max_passage_chars: int = 600
     max_answer_tokens: int = 200  # "a few sentences": 4 sentences fit; bounds the time of a rambling draft
+    max_sentences: int = 4
+    # A question that asks for a list (intake/shape.py) may get one cited line per item, up to these bounds.
+    max_list_sentences: int = 8
+    max_list_tokens: int = 320
+    # A question on what several sources say (intake/shape.py) is asked of each of up to this many documents
+    # among the retrieved passages, with that document's passages alone (answer/documents.py); 1 turns it off.
+    synthesis_documents: int = 3
+    per_document_passages: int = 3
+    per_document_sentences: int = 2
+    per_document_tokens: int = 120
     max_question_chars: int = 2000
     # A shorter question asked after others is a follow-up ("et pour les données de santé ?"): it is read
     # joined to the previous question everywhere (retrieval, prompt, checks).
     followup_max_words: int = 14
+    # A list question whose answer gives some items of a list in a cited passage gets the others, quoted and
+    # cited (verification/completeness.py), up to this many per list; 0 turns completion off.
+    max_added_items: int = 8
 
 
 class TrustSettings(_Section):

@@ -12,22 +12,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from gdpr_assistant.drafting.prompt import NOT_COVERED, answer_grammar, build_messages
+from gdpr_assistant.answer.documents import by_document, write_per_document
+from gdpr_assistant.drafting.prompt import DOCUMENT_NOTE, LIST_NOTE, NOT_COVERED, answer_grammar, build_messages
 from gdpr_assistant.energy import Meter
 from gdpr_assistant.index.embedding import Embedder
 from gdpr_assistant.intake import harm
 from gdpr_assistant.intake import question as safety
+from gdpr_assistant.intake.shape import Shape, question_shape
 from gdpr_assistant.library import Library
 from gdpr_assistant.models.backend import Generation, GenerationStats, Message, ModelBackend, Models
 from gdpr_assistant.purpose import PurposeRequest, answer_text, draft_purpose, is_draft_request
-from gdpr_assistant.retrieval.retriever import Retriever
+from gdpr_assistant.retrieval.retriever import Retriever, evidence_strength
 from gdpr_assistant.settings import Settings
 from gdpr_assistant.text.language import detect_language, language_of
 from gdpr_assistant.text.markup import plain
-from gdpr_assistant.text.words import tokenize
 from gdpr_assistant.types import Answer, AnswerKind, Citation, Hit, Passage
-from gdpr_assistant.verification import quotes
-from gdpr_assistant.verification.crosslingual import sentence_similarity
+from gdpr_assistant.verification import completeness, quotes
+from gdpr_assistant.verification.crosslingual import pair_similarity, sentence_similarity
 from gdpr_assistant.verification.entailment import claim_window, entailment_margin
 from gdpr_assistant.verification.judge import judge_quote
 from gdpr_assistant.verification.premise import NOTICE, PROMPT_NOTE, Premise, premise_of, unsupported
@@ -98,6 +99,11 @@ class _Asked:
     trace: _Trace
     model: str
     notice: str = ""  # said before the answer: the question's premise is not in the documents
+    shape: Shape = "fact"  # what the question asks for: a fact, a list, what several sources say
+
+    @property
+    def listing(self) -> bool:
+        return self.shape == "list"
 
     def finish(self, text: str, refused: bool, hits: list[Hit], reason: str, cites: list[Citation] | None = None,
                dropped: list[str] | None = None, raw: str = "", kind: AnswerKind = "answer") -> Answer:
@@ -142,30 +148,42 @@ class AnswerPipeline:
             # when asked in one piece), by the claim checks and by the quote judge.
             query = f"{history[-1][0]} {question}"
         asked.query = query
+        asked.shape = question_shape(query)
 
         hits = self._retrieve(snap, asked, k or s.retrieval.answer_k)
-        evidence = self.evidence(snap, query, hits)
+        evidence = evidence_strength(snap.retriever, query, hits, s.trust)
         if evidence < s.trust.refuse_below_evidence:
             yield REFUSAL[lang]
             yield asked.finish(REFUSAL[lang], True, hits, f"weak retrieval evidence ({evidence:.2f})")
             return
 
         passages = [h.passage for h in hits]
-        messages = self.prompt_messages(snap, query, hits, lang)
-        premise = self._premise_unsupported(snap, asked, hits)
+        messages = self.prompt_messages(snap, query, hits, lang, LIST_NOTE[lang] if asked.listing else "")
+        premise, premise_note = self._premise_unsupported(snap, asked, hits), ""
         if premise is not None:
             # Said first, and the model is told: a draft that repeats the premise does not pass the checks anyway.
             asked.notice = NOTICE[lang].format(premise=premise.text)
-            messages[-1]["content"] += "\n" + PROMPT_NOTE[lang].format(premise=premise.text)
+            premise_note = "\n" + PROMPT_NOTE[lang].format(premise=premise.text)
+            messages[-1]["content"] += premise_note
             yield asked.notice
         draft = self._verifier(snap, passages, query, lang, lead="\n\n" if asked.notice else "")
         stats = GenerationStats()
-        yield from self._write(snap.models.answerer(), messages, draft, stats)
+        groups = by_document(hits, s.answer.synthesis_documents, s.answer.per_document_passages) \
+            if asked.shape == "synthesis" else []
+        if len(groups) > 1:  # each document asked on its own (the premise note, if any, said to each)
+            def prompt(group: Sequence[int]) -> list[Message]:
+                doc = hits[group[0]].passage.doc
+                note = DOCUMENT_NOTE[lang].format(title=snap.titles.get(doc, doc)) + premise_note
+                return self.prompt_messages(snap, query, [hits[i] for i in group], lang, note)
+            yield from write_per_document(snap.models.answerer(), groups, prompt, draft, stats, s)
+        else:
+            yield from self._write(snap.models.answerer(), messages, draft, stats, asked.listing)
         trace.refusal_margin = stats.refusal_margin
         trace.timings.update(ttft_s=round(stats.ttft_s, 3), prompt_tokens=stats.prompt_tokens,
                              completion_tokens=stats.completion_tokens)
         reason = draft.verdict(lang) or self._irrelevant(snap, asked, draft)
         if not reason:
+            yield from self._complete(snap, asked, draft)
             yield self._written(snap, asked, hits, passages, draft, "", "answer")
             return
         yield from self._instead(snap, asked, hits, passages, messages, draft, reason, stats)
@@ -242,22 +260,12 @@ class AnswerPipeline:
         asked.trace.timings["retrieval_s"] = round(time.perf_counter() - asked.trace.t0, 3)
         return hits
 
-    def evidence(self, snap: Snapshot, query: str, hits: Sequence[Hit]) -> float:
-        """0..1 strength of the retrieved evidence, used to refuse before spending time on generation."""
-        if not hits:
-            return 0.0
-        t = self.settings.trust
-        top = max(h.similarity for h in hits)
-        dense = (top - t.dense_floor) / max(1e-6, t.dense_ceiling - t.dense_floor)
-        q = set(tokenize(snap.retriever.expand(query)))
-        lex = len(q & set(tokenize(" ".join(h.passage.text for h in hits[:3])))) / len(q) if q else 0.0
-        return float(max(0.0, min(1.0, max(dense, lex))))
-
-    def prompt_messages(self, snap: Snapshot, question: str, hits: Sequence[Hit], lang: str) -> list[Message]:
+    def prompt_messages(self, snap: Snapshot, question: str, hits: Sequence[Hit], lang: str,
+                        note: str = "") -> list[Message]:
         """The chat messages sent to the model (public so the benchmark can replay the exact prompt)."""
         return build_messages(question, [h.passage for h in hits], snap.titles, lang,
                               self.settings.answer.max_passage_chars, focus=snap.retriever.expand(question),
-                              idf=snap.retriever.idf)
+                              idf=snap.retriever.idf, note=note)
 
     def _verifier(self, snap: Snapshot, passages: Sequence[Passage], question: str, lang: str,
                   lead: str = "") -> DraftVerifier:
@@ -280,16 +288,28 @@ class AnswerPipeline:
         return DraftVerifier(evidence, lead=lead)
 
     def _write(self, model: ModelBackend, messages: list[Message], draft: DraftVerifier,
-               stats: GenerationStats) -> Iterator[str]:
-        """Stream one draft of ``model`` through its verifier: only checked sentences come out."""
-        s = self.settings
-        request = Generation(messages=messages, max_tokens=s.answer.max_answer_tokens,
-                             grammar=answer_grammar(len(draft.evidence.passages)),
-                             temperature=s.models.temperature, seed=s.models.seed,
-                             refusal=NOT_COVERED, refusal_bias=s.trust.refusal_bias)
+               stats: GenerationStats, listing: bool = False) -> Iterator[str]:
+        """Stream one draft of ``model`` through its verifier: only checked sentences come out. A list question
+        may get one line per item (more sentences, more tokens)."""
+        a = self.settings.answer
+        request = Generation(messages=messages, max_tokens=a.max_list_tokens if listing else a.max_answer_tokens,
+                             grammar=answer_grammar(len(draft.evidence.passages),
+                                                    a.max_list_sentences if listing else a.max_sentences, listing),
+                             temperature=self.settings.models.temperature, seed=self.settings.models.seed,
+                             refusal=NOT_COVERED, refusal_bias=self.settings.trust.refusal_bias)
         for delta in model.generate(request, stats):
             yield from draft.feed(delta)
         yield from draft.close()
+
+    def _complete(self, snap: Snapshot, asked: _Asked, draft: DraftVerifier) -> Iterator[str]:
+        """The items of a cited list that a list question's verified answer leaves out, quoted and cited."""
+        t = self.settings.trust
+        # Across languages an item counts as given at the similarity where a claim counts as supported.
+        floor = t.claim_dense_floor + t.support_threshold * (t.claim_dense_ceiling - t.claim_dense_floor)
+        block = completeness.complete(draft, asked.listing, asked.lang,
+                                      self.settings.answer.max_added_items, pair_similarity(snap.embedder), floor)
+        if block:
+            yield block
 
     def _instead(self, snap: Snapshot, asked: _Asked, hits: list[Hit], passages: list[Passage],
                  messages: list[Message], draft: DraftVerifier, reason: str,
@@ -306,7 +326,7 @@ class AnswerPipeline:
             second, second_stats = self._verifier(snap, passages, asked.query, asked.lang, lead), GenerationStats()
             judge = snap.models.judge()
             assert judge is not None
-            yield from self._write(judge, messages, second, second_stats)
+            yield from self._write(judge, messages, second, second_stats, asked.listing)
             timings = asked.trace.timings
             timings["escalation_s"] = round(time.perf_counter() - t1, 3)
             timings["prompt_tokens"] = stats.prompt_tokens + second_stats.prompt_tokens
@@ -315,6 +335,7 @@ class AnswerPipeline:
             second.raw = f"{draft.raw}\n\n{second.raw}"  # both drafts, for --verbose and the evaluation
             second.dropped[:0] = draft.dropped
             if not second_reason:
+                yield from self._complete(snap, asked, second)
                 yield self._written(snap, asked, hits, passages, second, reason, "escalated")
                 return
             reason = f"{reason}; the larger model's draft: {second_reason}"

@@ -47,20 +47,34 @@ INSTRUCTIONS = {
 
 _LABELS = {"fr": ("Extraits", "Question", "Réponse"), "en": ("Excerpts", "Question", "Answer")}
 
-# Only "NON_COUVERT" or 1–4 sentences, each closed by citations of existing excerpts: the model cannot
-# produce an uncited sentence or a citation number outside the list.
+# Only "NON_COUVERT" or a few sentences (or bullet lines), each closed by citations of existing excerpts: the
+# model cannot produce an uncited sentence or a citation number outside the list.
 _GRAMMAR = r"""
-root ::= "{nc}" | sentence (" " sentence){{0,3}}
+root ::= "{nc}" | sentence ({sep} sentence){{0,{more}}}
 sentence ::= [^\[\]\n] [^\[\]]* cite cite? "."?
 cite ::= " [" ({numbers}) "]"
 """
 
+# Said after the question when it asks for a list (intake/shape.py): after it, not in the fixed instructions,
+# so that their cached prompt stays the same for every question.
+LIST_NOTE = {
+    "fr": "(La question demande une liste : donne chaque élément que les extraits citent, une ligne « - … [n] » "
+          "par élément.)",
+    "en": "(The question asks for a list: give every item the excerpts name, one line \"- … [n]\" per item.)",
+}
+# Said after the question when each document is asked on its own (answer/documents.py).
+DOCUMENT_NOTE = {
+    "fr": "(Ces extraits viennent tous de « {title} » : dis en 1 ou 2 phrases ce que ce document en dit.)",
+    "en": "(These excerpts all come from \"{title}\": say in 1 or 2 sentences what this document says on it.)",
+}
 
-def answer_grammar(n_passages: int) -> str:
-    """GBNF: the refusal literal, or 1–4 sentences each closed by the citation of an excerpt that exists
-    (any of the ``n_passages``, two digits included)."""
+
+def answer_grammar(n_passages: int, max_sentences: int = 4, lines: bool = False) -> str:
+    """GBNF: the refusal literal, or 1 to ``max_sentences`` sentences (``lines``: or "- " lines), each closed by
+    the citation of an excerpt that exists (any of the ``n_passages``, two digits included)."""
     numbers = " | ".join(f'"{n}"' for n in range(1, max(1, n_passages) + 1))
-    return _GRAMMAR.format(nc=NOT_COVERED, numbers=numbers)
+    sep = '(" " | "\\n")' if lines else '" "'
+    return _GRAMMAR.format(nc=NOT_COVERED, numbers=numbers, more=max(0, max_sentences - 1), sep=sep)
 
 
 def trim_passage(text: str, query: str, max_chars: int, idf: Mapping[str, float] | None = None) -> str:
@@ -91,14 +105,15 @@ def trim_passage(text: str, query: str, max_chars: int, idf: Mapping[str, float]
 
 def build_messages(question: str, passages: Sequence[Passage], titles: dict[str, str], lang: str,
                    max_passage_chars: int, focus: str = "",
-                   idf: Mapping[str, float] | None = None) -> list[dict[str, str]]:
+                   idf: Mapping[str, float] | None = None, note: str = "") -> list[dict[str, str]]:
     """``focus``: the text passages are trimmed towards (the question plus its French glossary terms), its
-    words weighted by their rarity in ``idf``."""
+    words weighted by their rarity in ``idf``. ``note``: said after the question (LIST_NOTE, DOCUMENT_NOTE)."""
     label_excerpts, label_q, label_a = _LABELS[lang]
     blocks = []
     for n, p in enumerate(passages, start=1):
         # A short label only: small models copy long headers into their answers.
         head = f"[{n}] ({titles.get(p.doc, p.doc)[:48].rstrip()})"
         blocks.append(f"{head}\n{trim_passage(p.text, focus or question, max_passage_chars, idf)}")
-    user = (f"{label_excerpts} :\n\n" + "\n\n".join(blocks) + f"\n\n{label_q} : {question}\n{label_a} :")
+    note = f"\n{note}" if note else ""
+    user = (f"{label_excerpts} :\n\n" + "\n\n".join(blocks) + f"\n\n{label_q} : {question}{note}\n{label_a} :")
     return [{"role": "system", "content": INSTRUCTIONS[lang]}, {"role": "user", "content": user}]

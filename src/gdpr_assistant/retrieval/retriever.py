@@ -12,6 +12,7 @@ Two things make the small 4-bit embedder useful beside BM25 (see docs/retrieval-
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,8 +21,10 @@ from gdpr_assistant.index.bm25 import BM25
 from gdpr_assistant.index.derived import lexical_texts, neighbours
 from gdpr_assistant.index.store import Index
 from gdpr_assistant.passages.chunking import line_set
+from gdpr_assistant.settings import TrustSettings
 from gdpr_assistant.text.glossary import expansion
 from gdpr_assistant.text.language import detect_language
+from gdpr_assistant.text.words import tokenize
 from gdpr_assistant.types import Hit, Passage
 
 
@@ -145,3 +148,16 @@ class Retriever:
         if i not in self._lines:
             self._lines[i] = line_set(self.passages[i].text)
         return self._lines[i]
+
+
+def evidence_strength(retriever: Retriever, query: str, hits: Sequence[Hit], t: TrustSettings) -> float:
+    """0..1 strength of the retrieved evidence, used to refuse before spending time on generation: the best
+    dense similarity (scaled between ``dense_floor`` and ``dense_ceiling``) or the share of the query's words
+    (with their glossary expansion) in the three best passages, whichever is higher."""
+    if not hits:
+        return 0.0
+    top = max(h.similarity for h in hits)
+    dense = (top - t.dense_floor) / max(1e-6, t.dense_ceiling - t.dense_floor)
+    q = set(tokenize(retriever.expand(query)))
+    lex = len(q & set(tokenize(" ".join(h.passage.text for h in hits[:3])))) / len(q) if q else 0.0
+    return float(max(0.0, min(1.0, max(dense, lex))))

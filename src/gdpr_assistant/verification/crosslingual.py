@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -27,5 +27,21 @@ def sentence_similarity(embedder: Embedder, passages: Sequence[str]) -> DenseFn:
         if claim not in claims:
             claims[claim] = embedder.embed_query(claim)
         return float((embedded[i] @ claims[claim]).max())
+
+    return sim
+
+
+def pair_similarity(embedder: Embedder) -> Callable[[str, str], float]:
+    """Dense similarity of a passage's span (a list item) to a sentence of an answer in another language:
+    whether the answer already gives the item (completeness.py). Each text embedded once."""
+    spans: dict[str, np.ndarray] = {}
+    said: dict[str, np.ndarray] = {}
+
+    def sim(span: str, sentence: str) -> float:
+        if span not in spans:
+            spans[span] = np.asarray(embedder.embed_passages([span]), dtype=np.float32)[0]
+        if sentence not in said:
+            said[sentence] = embedder.embed_query(sentence)
+        return float(spans[span] @ said[sentence])
 
     return sim

@@ -198,13 +198,18 @@ class DraftVerifier:
         if self.needs_figure and not self.has_figure:
             return
         for held in self.kept[self.streamed:]:
-            yield (self.lead if self.streamed == 0 else " ") + held
+            if self.streamed == 0:
+                yield self.lead + held.lstrip("\n")
+            else:
+                yield held if held.startswith("\n") else " " + held
             self.streamed += 1
 
     def _check(self, sentence: str) -> str | None:
         """The sentence as shown (claims kept, citations renumbered), or None if nothing of it stands."""
         out = []
         check = judged if self.evidence.entail is not None else assess
+        # A list item ("- Libre [2]", as a list question's draft gives them) stays on its own line.
+        bullet = sentence.lstrip().startswith(("- ", "• ", "* "))
         for claim in split_claims(sentence):
             check(claim, self.evidence)
             self.claims.append(claim)
@@ -234,7 +239,9 @@ class DraftVerifier:
             text = claim.text[0].upper() + claim.text[1:]  # the model may start mid-sentence ("pendant…")
             end = text[-1] if text[-1] in ".!?" else "."
             out.append(f"{text.rstrip('.!?')} {marks}{end}")
-        return " ".join(out) if out else None
+        if not out:
+            return None
+        return ("\n- " if bullet and self.kept else "- " if bullet else "") + " ".join(out)
 
     def spans(self) -> dict[int, str]:
         """The span each cited passage is quoted by, shown like a fallback quote: without Markdown marks."""
@@ -257,7 +264,9 @@ class DraftVerifier:
 
     @property
     def text(self) -> str:
-        return " ".join(self.kept)
+        # A block added after the sentences (completeness.py) brings its own blank line.
+        text = "".join(k if i == 0 or k.startswith("\n") else " " + k for i, k in enumerate(self.kept))
+        return text.lstrip("\n")
 
 
 def refusal_reason(draft: str, supported: int) -> str:

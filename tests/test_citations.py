@@ -357,3 +357,20 @@ def test_a_heading_or_label_copied_as_a_sentence_is_not_a_claim() -> None:
     assert shown == "Libre, spécifique, éclairé et univoque [1]."
     _, shown = check("La durée de conservation des données d'entraînement doit être définie [3].")
     assert shown.endswith("[1].")
+
+
+def test_items_of_a_list_answer_the_question_their_heading_states() -> None:
+    """Bare items ("La discrimination automatisée") hold none of the question's words: the headings and the
+    lines ending in a colon or a question mark above them, in a passage the answer cites twice or more, count
+    for the question's coverage. One item alone, or an item under nothing, does not get that credit."""
+    passage = ("# Fiche 5 – Réaliser une AIPD si nécessaire\n\n## Lister et évaluer les risques\n\n"
+               "L'utilisation abusive ou détournée des données ;\nLa discrimination automatisée ;\n"
+               "La production de faux contenus sur une personne réelle ;")
+    question = "Quels risques faut-il évaluer dans l'AIPD d'un système d'IA ?"
+    items = "- La discrimination automatisée [1]\n- La production de faux contenus sur une personne réelle [1]"
+    v, shown = check(items, passages=[passage], question=question)
+    assert v.verdict("fr") == "" and shown.count("[1]") == 2
+    v, _ = check("- La discrimination automatisée [1]", passages=[passage], question=question)
+    assert v.verdict("fr").startswith("the answer and its quotes do not address the question")
+    v, _ = check(items, passages=[passage.split("\n\n", 2)[2]], question=question)
+    assert v.verdict("fr").startswith("the answer and its quotes do not address the question")

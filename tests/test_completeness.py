@@ -10,8 +10,9 @@ import pytest
 
 from gdpr_assistant.intake.shape import question_shape
 from gdpr_assistant.settings import TrustSettings
+from gdpr_assistant.text.lists import enumerations
 from gdpr_assistant.verification.claims import lexical_support, split_claims
-from gdpr_assistant.verification.completeness import complete, enumerations, missing_items
+from gdpr_assistant.verification.completeness import complete, missing_items
 from gdpr_assistant.verification.verifier import DraftVerifier, Evidence
 
 SLIDE = "## Le consentement\n\n- Libre\n- Spécifique\n- Eclairé\n- Univoque\n\n- Peut-être adapté lorsque les " \

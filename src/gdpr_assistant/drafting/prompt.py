@@ -50,8 +50,15 @@ _LABELS = {"fr": ("Extraits", "Question", "Réponse"), "en": ("Excerpts", "Quest
 # Only "NON_COUVERT" or a few sentences (or bullet lines), each closed by citations of existing excerpts: the
 # model cannot produce an uncited sentence or a citation number outside the list.
 _GRAMMAR = r"""
-root ::= "{nc}" | sentence ({sep} sentence){{0,{more}}}
+root ::= "{nc}" | sentence (" " sentence){{0,{more}}}
 sentence ::= [^\[\]\n] [^\[\]]* cite cite? "."?
+cite ::= " [" ({numbers}) "]"
+"""
+# A list question's answer: sentences or "- " lines, each line closed by its own citation (a line cannot run on
+# into the next uncited, and "- - [1]" is not a line).
+_LINES_GRAMMAR = r"""
+root ::= "{nc}" | line ((" " | "\n") line){{0,{more}}}
+line ::= ("- ")? [^\[\]\n\- ] [^\[\]\n]* cite cite? "."?
 cite ::= " [" ({numbers}) "]"
 """
 
@@ -60,7 +67,8 @@ cite ::= " [" ({numbers}) "]"
 LIST_NOTE = {
     "fr": "(La question demande une liste : donne chaque élément que les extraits citent, une ligne « - … [n] » "
           "par élément.)",
-    "en": "(The question asks for a list: give every item the excerpts name, one line \"- … [n]\" per item.)",
+    "en": "(The question asks for a list: give every item the excerpts name, in English, one line \"- … [n]\" per "
+          "item.)",
 }
 # Said after the question when each document is asked on its own (answer/documents.py).
 DOCUMENT_NOTE = {
@@ -73,8 +81,8 @@ def answer_grammar(n_passages: int, max_sentences: int = 4, lines: bool = False)
     """GBNF: the refusal literal, or 1 to ``max_sentences`` sentences (``lines``: or "- " lines), each closed by
     the citation of an excerpt that exists (any of the ``n_passages``, two digits included)."""
     numbers = " | ".join(f'"{n}"' for n in range(1, max(1, n_passages) + 1))
-    sep = '(" " | "\\n")' if lines else '" "'
-    return _GRAMMAR.format(nc=NOT_COVERED, numbers=numbers, more=max(0, max_sentences - 1), sep=sep)
+    return (_LINES_GRAMMAR if lines else _GRAMMAR).format(nc=NOT_COVERED, numbers=numbers,
+                                                          more=max(0, max_sentences - 1))
 
 
 def trim_passage(text: str, query: str, max_chars: int, idf: Mapping[str, float] | None = None) -> str:

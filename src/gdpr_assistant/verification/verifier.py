@@ -247,13 +247,35 @@ class DraftVerifier:
         """The span each cited passage is quoted by, shown like a fallback quote: without Markdown marks."""
         return {src: plain(best_quote(self.quotes[src], self.evidence.passages[src])) for src in self.shown}
 
+    def list_intros(self) -> list[str]:
+        """What introduces the items an answer gives, in the passages it cites twice or more: the headings, and
+        the lines ending in a colon or a question mark, above its quoted span ("## Lister et évaluer les risques",
+        "Comment minimiser la collecte de données ?"). A bare item ("La discrimination automatisée") answers
+        the question its list's intro states; the question's words are there, not in the item."""
+        out = []
+        for src in self.shown:
+            if len(self.quotes[src]) < 2:
+                continue
+            passage = self.evidence.passages[src]
+            first = min((passage.find(c) for c in self.quotes[src] if c in passage), default=-1)
+            start = self._span_start(src) if first < 0 else first
+            out += [line for line in passage[:max(0, start)].splitlines()
+                    if line.lstrip().startswith("#") or line.rstrip(" *_").endswith((":", "?"))]
+        return out
+
+    def _span_start(self, src: int) -> int:
+        passage, span = self.evidence.passages[src], self.spans()[src]
+        lines = [ln for ln in passage.splitlines() if ln.strip() and plain(ln).strip()[:30] in span]
+        return passage.find(lines[0]) if lines else -1
+
     def verdict(self, lang: str) -> str:
         """Why the draft cannot be shown ("" if it can)."""
         reason = refusal_reason(self.raw, supported=len(self.shown))
         if reason:
             return reason
         ev = self.evidence
-        coverage = question_coverage(ev.question, [" ".join(self.kept), *self.spans().values()], ev.idf, lang)
+        coverage = question_coverage(ev.question, [" ".join(self.kept), *self.spans().values(), *self.list_intros()],
+                                     ev.idf, lang)
         if coverage < ev.trust.min_question_coverage:
             return f"the answer and its quotes do not address the question ({coverage:.2f})"
         if self.needs_figure and not self.has_figure:

@@ -246,6 +246,13 @@ def test_a_list_question_gets_lines_and_the_items_its_answer_left_out(make: Call
     assert lines[-3:] == ["La même liste comprend aussi :", "",
                           "- « engagement fort dans une approche de la conformité RGPD » [1]"]
     assert "engagement fort" in answer.citations[0].quote  # the highlighted span covers the added item
+    # With the list prompt off, the prompt and grammar of any question; the left-out items are still added.
+    model = FakeBackend(citing("Les critères de sélection étaient le bénéfice pour le public [{c}].",
+                               c="bénéfice pour le public"))
+    answer, _ = ask(make(model, list_prompt=False), question)
+    assert model.requests[0].grammar == answer_grammar(len(answer.passages)) and LIST_NOTE["fr"] not in \
+        model.prompts()[0] and model.requests[0].max_tokens == a.max_answer_tokens
+    assert "« engagement fort dans une approche de la conformité RGPD » [1]" in answer.answer
     # The same draft for a question on one fact: the shape of before, nothing added.
     model = FakeBackend(citing("Le premier critère était le bénéfice pour le public [{c}].",
                                c="bénéfice pour le public"))

@@ -100,7 +100,9 @@ class AnswerSettings(_Section):
     max_passage_chars: int = 600
     max_answer_tokens: int = 200  # "a few sentences": 4 sentences fit; bounds the time of a rambling draft
     max_sentences: int = 4
-    # A question that asks for a list (intake/shape.py) may get one cited line per item, up to these bounds.
+    # A question that asks for a list (intake/shape.py) is told so and may answer one cited line per item, up to
+    # these bounds; with list_prompt off it gets the prompt and grammar of any question (completion still runs).
+    list_prompt: bool = True
     max_list_sentences: int = 8
     max_list_tokens: int = 320
     # A question on what several sources say (intake/shape.py) is asked of each of up to this many documents

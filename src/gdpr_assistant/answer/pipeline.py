@@ -101,9 +101,7 @@ class _Asked:
     notice: str = ""  # said before the answer: the question's premise is not in the documents
     shape: Shape = "fact"  # what the question asks for: a fact, a list, what several sources say
 
-    @property
-    def listing(self) -> bool:
-        return self.shape == "list"
+    listing: bool = False  # a list question answered in lines (settings.answer.list_prompt)
 
     def finish(self, text: str, refused: bool, hits: list[Hit], reason: str, cites: list[Citation] | None = None,
                dropped: list[str] | None = None, raw: str = "", kind: AnswerKind = "answer") -> Answer:
@@ -149,6 +147,7 @@ class AnswerPipeline:
             query = f"{history[-1][0]} {question}"
         asked.query = query
         asked.shape = question_shape(query)
+        asked.listing = asked.shape == "list" and s.answer.list_prompt
 
         hits = self._retrieve(snap, asked, k or s.retrieval.answer_k)
         evidence = evidence_strength(snap.retriever, query, hits, s.trust)
@@ -306,7 +305,7 @@ class AnswerPipeline:
         t = self.settings.trust
         # Across languages an item counts as given at the similarity where a claim counts as supported.
         floor = t.claim_dense_floor + t.support_threshold * (t.claim_dense_ceiling - t.claim_dense_floor)
-        block = completeness.complete(draft, asked.listing, asked.lang,
+        block = completeness.complete(draft, asked.shape == "list", asked.lang,
                                       self.settings.answer.max_added_items, pair_similarity(snap.embedder), floor)
         if block:
             yield block

@@ -228,13 +228,14 @@ def test_a_loop_of_the_model_is_shown_once(make: Callable[..., Assistant]) -> No
 
 def test_a_list_question_gets_lines_and_the_items_its_answer_left_out(make: Callable[..., Assistant],
                                                                       built: Built) -> None:
-    """A list question: the model may write one cited line per item, and the items of the cited list that its
-    answer leaves out are added, quoted and cited (verification/completeness.py); a fact question gets neither."""
+    """A list question: with the list prompt on, the model may write one cited line per item; the items of the
+    cited list that its answer leaves out are added, quoted and cited (verification/completeness.py); a fact
+    question gets neither."""
     a = built.settings.answer
     question = "Quels critères de sélection la CNIL a-t-elle retenus pour son bac à sable sur la santé ?"
     model = FakeBackend(citing("Les critères de sélection étaient :\n- le bénéfice pour le public [{c}]\n"
                                "- l'intérêt pour la protection des données [{c}]", c="bénéfice pour le public"))
-    answer, shown = ask(make(model), question)
+    answer, shown = ask(make(model, list_prompt=True), question)
     [request] = model.requests
     assert request.grammar == answer_grammar(len(answer.passages), a.max_list_sentences, lines=True)
     assert request.max_tokens == a.max_list_tokens
@@ -246,10 +247,11 @@ def test_a_list_question_gets_lines_and_the_items_its_answer_left_out(make: Call
     assert lines[-3:] == ["La même liste comprend aussi :", "",
                           "- « engagement fort dans une approche de la conformité RGPD » [1]"]
     assert "engagement fort" in answer.citations[0].quote  # the highlighted span covers the added item
-    # With the list prompt off, the prompt and grammar of any question; the left-out items are still added.
+    # With the list prompt off (the default), the prompt and grammar of any question; the left-out items are still
+    # added.
     model = FakeBackend(citing("Les critères de sélection étaient le bénéfice pour le public [{c}].",
                                c="bénéfice pour le public"))
-    answer, _ = ask(make(model, list_prompt=False), question)
+    answer, _ = ask(make(model), question)
     assert model.requests[0].grammar == answer_grammar(len(answer.passages)) and LIST_NOTE["fr"] not in \
         model.prompts()[0] and model.requests[0].max_tokens == a.max_answer_tokens
     assert "« engagement fort dans une approche de la conformité RGPD » [1]" in answer.answer

@@ -109,3 +109,12 @@ def test_question_shapes_are_read_as_labelled_on_the_question_set() -> None:
     assert question_shape("Quelle base légale pour entraîner un modèle ?") == "fact"
     assert question_shape("Which qualities must consent have?") == "list"
     assert question_shape("Que disent la CNIL et l'Inserm sur la durée de conservation ?") == "synthesis"
+
+
+def test_an_answer_that_lists_an_inner_list_whole_gets_nothing_from_the_outer_one() -> None:
+    passage = ("Mission d'accompagnement :\n- Accompagnement de 3 entreprises utilisant l'IA : Hugging Face, Lifen, "
+               "Contentsquare\n- Le cas des JOP 2024 : caméras augmentées\n- Bac à sable IA pour le service public")
+    assert missing_items({0: ["La CNIL a accompagné Hugging Face, Lifen et Contentsquare."]}, [passage], {},
+                         True) == []
+    (m,) = missing_items({0: ["La CNIL a accompagné Hugging Face et Lifen."]}, [passage], {}, True)
+    assert m.items == ("Contentsquare",)

@@ -90,12 +90,12 @@ def enumerations(passage: str) -> list[Enumeration]:
                 long = [len(t.split()) > _LABEL_MAX_WORDS for t in items] + [True]
                 items = items[:long.index(True)]
             if len(items) >= 2:
-                found.append(Enumeration(intro=_item(line), items=tuple(items)))
+                found.append(Enumeration(intro=_item(line).lstrip("-*•–▪◦● "), items=tuple(items)))
                 continue
         inline = _INLINE.search(line)
         parts = _inline(inline.group(1)) if inline else []
         if inline and parts:
-            found.append(Enumeration(intro=_item(line[:inline.start() + 1]), items=tuple(parts)))
+            found.append(Enumeration(intro=_item(line[:inline.start() + 1]).lstrip("-*•–▪◦● "), items=tuple(parts)))
     listed = {t for e in found for t in e.items}
     for sentence in sentences(passage):
         parts = _prose_items(sentence)

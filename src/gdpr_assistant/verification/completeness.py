@@ -58,13 +58,20 @@ def missing_items(claims: Mapping[int, Sequence[str]], passages: Sequence[str], 
     for i, said in claims.items():
         answer = " ".join(said)
         closest = {_closest(c, passages[i], idf) for c in said}
-        for enum in enumerations(passages[i]):
+        found = enumerations(passages[i])
+        given = {e: [covered(t, answer, idf, similar(i), min_similarity=min_similarity) for t in e.items]
+                 for e in found}
+        for enum in found:
             if enum.sentence and not (is_list_question and enum.sentence in closest):
                 continue
-            given = [covered(t, answer, idf, similar(i), min_similarity=min_similarity) for t in enum.items]
+            # An item that holds a list of its own ("Accompagnement de 3 entreprises : Hugging Face, Lifen,
+            # Contentsquare"), given whole: the answer lists that inner list, not its neighbours.
+            if any(e.intro and e.intro.rstrip(" :") in item and all(given[e]) for item in enum.items for e in found
+                   if e is not enum):
+                continue
             need = 1 if is_list_question else 2
-            left = tuple(t for t, ok in zip(enum.items, given, strict=True) if not ok and t not in seen)
-            if sum(given) >= need and left:
+            left = tuple(t for t, ok in zip(enum.items, given[enum], strict=True) if not ok and t not in seen)
+            if sum(given[enum]) >= need and left:
                 seen.update(left)
                 out.append(Missing(i, enum, left))
     return out

@@ -19,7 +19,7 @@ def row(items: list[dict[str, Any]]) -> str:
     kps = [v for r in items for v in r["key_points"].values()]
     refused = sum(1 for r in items if r["refused"])
     quotes = sum(1 for r in items if r["kind"] == "extract")
-    time = statistics.median(r["timings"]["total_s"] for r in items)
+    time = statistics.median(r.get("total_s") or r["timings"]["total_s"] for r in items)
     kp = f"{sum(kps) / len(kps):.3f}" if kps else "–"
     return f"{len(items)} | {kp} | {refused} | {quotes} | {time:.1f}"
 

@@ -27,6 +27,7 @@ _ITEM_MAX_WORDS = 6
 # vie privée des personnes"), statements beyond it ("Peut-être adapté lorsque les données sont collectées …").
 _LABEL_MAX_WORDS = 10
 
+
 @dataclass(frozen=True)
 class Enumeration:
     intro: str

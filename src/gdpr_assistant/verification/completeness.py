@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from gdpr_assistant.text.lists import Enumeration, enumerations
 from gdpr_assistant.text.markup import plain
 from gdpr_assistant.text.sentences import sentences
-from gdpr_assistant.text.words import rarity_weights, tokenize
+from gdpr_assistant.text.words import tokenize
 from gdpr_assistant.verification.claims import lexical_support
 from gdpr_assistant.verification.verifier import DraftVerifier
 
@@ -26,12 +26,7 @@ def covered(item: str, answer: str, idf: Mapping[str, float] | None, similar: Si
             min_share: float = 0.5, min_similarity: float = 0.86) -> bool:
     """Whether the answer already gives the item: half of its (rarity-weighted) words, or, across languages,
     a sentence of the answer as close to it by meaning as a faithful translation (``min_similarity``)."""
-    terms = set(tokenize(item))
-    if not terms:
-        return True
-    weights = rarity_weights(terms, idf)
-    said = set(tokenize(answer))
-    if sum(w for t, w in weights.items() if t in said) / sum(weights.values()) >= min_share:
+    if not tokenize(item) or lexical_support(item, answer, idf) >= min_share:
         return True
     if similar is None:
         return False

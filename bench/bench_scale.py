@@ -246,8 +246,29 @@ def interrupted_build(s: Settings, embedder: Embedder, after_s: float, same_inde
             "resumed_passages": report.passages - report.embedded, "next_build_s": round(time.perf_counter() - t0, 1)}
 
 
+def measure_search(s: Settings, embedder: Embedder, items: list[dict[str, Any]],
+                   copies: dict[str, set[int]]) -> dict[str, Any]:
+    """What a question meets on a built index: a fresh search process's latency and memory, and recall@8."""
+    out: dict[str, Any] = {"load_before_search": load(), "search_process": search_process(s)}
+    out["recall_large"] = recall(s, embedder, items)
+    out["recall_large_without_gold_copies"] = recall_without_copies(s, embedder, items, copies)
+    return out
+
+
+def search_again(size: int, root: Path, base: Settings, embedder: Embedder,
+                 items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The search measures alone, on a corpus and index kept by an earlier ``--keep`` run (same seed, same
+    corpus): for a change to retrieval, without an hour of embedding again."""
+    s = base.replace(corpus_dir=root / "corpus", index_dir=root / "index")
+    copies = {k: set(v) for k, v in json.loads((root / "copies.json").read_text(encoding="utf-8")).items()}
+    report = Index(s, embedder).update()
+    assert report.embedded == 0, "the kept corpus changed since it was indexed"
+    return {"target_passages": size, "passages": report.passages, "reused": str(root),
+            **measure_search(s, embedder, items, copies)}
+
+
 def measure(size: int, root: Path, base: Settings, embedder: Embedder, items: list[dict[str, Any]],
-            embedder_sample: int, interrupt_in_build: bool) -> dict[str, Any]:
+            embedder_sample: int, interrupt_in_build: bool, keep: bool = False) -> dict[str, Any]:
     s = base.replace(corpus_dir=root / "corpus", index_dir=root / "index")
     quotes = [norm(src["quote"]) for it in items for src in it.get("sources", [])]
     summary, copies = make_corpus(root / "corpus", size, s, quotes)
@@ -309,10 +330,9 @@ def measure(size: int, root: Path, base: Settings, embedder: Embedder, items: li
     out["index_disk_mib"] = du_mib(s.corpus.index_dir)
     out["index_disk_chroma_mib"] = du_mib(s.corpus.index_dir / "chroma")
     out["index_disk_derived_mib"] = du_mib(s.corpus.index_dir / "generations")
-    out["load_before_search"] = load()
-    out["search_process"] = search_process(s)
-    out["recall_large"] = recall(s, embedder, items)
-    out["recall_large_without_gold_copies"] = recall_without_copies(s, embedder, items, copies)
+    out.update(measure_search(s, embedder, items, copies))
+    if keep:
+        (root / "copies.json").write_text(json.dumps({k: sorted(v) for k, v in copies.items()}), encoding="utf-8")
     if not interrupt_in_build:
         out["interrupt"] = interrupted_build(s, embedder, after_s=max(20.0, 0.45 * build_s))
     out["load_end"] = load()
@@ -329,6 +349,10 @@ def main() -> None:
                         help="Time the embedder alone on about this many of the passages (0: all of them).")
     parser.add_argument("--interrupt-in-build", action="store_true",
                         help="Interrupt and resume the measured build itself instead of a second, separate build.")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="Build each size's corpus and index in KEEP/SIZE and leave them there.")
+    parser.add_argument("--search-only", action="store_true",
+                        help="With --keep: measure search and recall on the corpora and indexes kept there.")
     parser.add_argument("--merge", action="store_true",
                         help="Keep the sizes already in --out that this run does not measure.")
     args = parser.parse_args()
@@ -344,6 +368,18 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "threads": base.models.n_threads, "load_start": load(),
                     "note": "2 cores; the load average is recorded before each step"},
         "sizes": {}, "skipped": {}}
+    if args.search_only:
+        if args.keep is None:
+            parser.error("--search-only needs --keep DIR")
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+            shipped = base.replace(corpus_dir=SHIPPED, index_dir=Path(tmp) / "shipped-index")
+            Index(shipped, embedder).update()
+            results["recall_shipped_alone"] = recall(shipped, embedder, items)
+        for size in sizes:
+            results["sizes"][str(size)] = search_again(size, args.keep / str(size), base, embedder, items)
+            print(json.dumps(results["sizes"][str(size)], ensure_ascii=False, indent=1), file=sys.stderr)
+        write(args, results)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         shipped = base.replace(corpus_dir=SHIPPED, index_dir=Path(tmp) / "shipped-index")
         Index(shipped, embedder).update()
@@ -363,12 +399,17 @@ def main() -> None:
                     print(f"Skipping {size}: projected {projected:.0f} min.", file=sys.stderr)
                     continue
             t0 = time.perf_counter()
-            got = measure(size, Path(tmp) / str(size), base, embedder, items, args.embedder_sample,
-                          args.interrupt_in_build)
+            root = args.keep / str(size) if args.keep else Path(tmp) / str(size)
+            got = measure(size, root, base, embedder, items, args.embedder_sample, args.interrupt_in_build,
+                          keep=args.keep is not None)
             got["wall_s"] = round(time.perf_counter() - t0, 1)
             results["sizes"][str(size)] = got
             previous = got
             print(json.dumps(got, ensure_ascii=False, indent=1), file=sys.stderr)
+    write(args, results)
+
+
+def write(args: argparse.Namespace, results: dict[str, Any]) -> None:
     results["machine"]["load_end"] = load()
     if args.merge and args.out.exists():
         old = json.loads(args.out.read_text(encoding="utf-8"))

@@ -3,9 +3,11 @@ of two small documents (the session fixture ``built``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import Built
+from conftest import Built, make_settings
 
 from gdpr_assistant.index.bm25 import BM25
 from gdpr_assistant.index.embedding import E5Embedder, Embedder
@@ -81,7 +83,7 @@ def test_hub_scores_are_mean_similarity_to_nearest_other_passages(retriever: Ret
 
 
 def test_dense_ranking_is_chroma_cosine_reordered_by_hubness(built: Built, e5: Embedder) -> None:
-    query = "Quels critères pour sélectionner les projets du bac à sable données de santé ?"
+    query = e5.embed_query("Quels critères pour sélectionner les projets du bac à sable données de santé ?")
     plain = Retriever(Index(built.settings.replace(hubness_weight=0.0), e5))
     corrected = Retriever(Index(built.settings.replace(hubness_weight=0.5), e5))
     raw = plain._dense(query, 10)
@@ -109,6 +111,34 @@ def test_english_question_reaches_the_french_passage(retriever: Retriever) -> No
     hits = retriever.search("What criteria did the CNIL use to select the projects of its 2021 health data "
                             "sandbox?", 3)
     assert any("Critères de sélection" in h.passage.text for h in hits)
+
+
+def test_versions_of_one_text_take_one_place_and_the_rankers_go_deeper(tmp_path: Path, e5: Embedder) -> None:
+    """Twelve versions of one paragraph (another authority, another figure) would fill every place: the best-ranked
+    stands for them, and the passage that says something else is found below them."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    names = ["la CNIL", "l'AEPD", "la DPC irlandaise", "l'ARPD", "le Garante", "l'APD belge"]
+    for n in range(12):
+        (corpus / f"version-{n:02d}.md").write_text(
+            f"# Note {n}\n\nPour les données d'entraînement d'un modèle d'intelligence artificielle, "
+            f"{names[n % len(names)]} recommande une durée de conservation de {3 + n} ans, fixée à l'avance, "
+            "proportionnée à l'objectif du traitement et revue à chaque nouvelle version du jeu de données, "
+            "avec une purge documentée des données devenues inutiles.\n", encoding="utf-8")
+    (corpus / "autre.md").write_text(
+        "# Archivage\n\nAprès la phase de développement, les données d'entraînement sont archivées dans une "
+        "base distincte, accessible aux seules personnes habilitées, le temps de l'audit du modèle.\n",
+        encoding="utf-8")
+    query = "Quelle durée de conservation est recommandée pour les données d'entraînement ?"
+    found = {}
+    for overlap in (0.8, 1.01):  # 1.01: never a look-alike, the ranking as it was
+        settings = make_settings(corpus, tmp_path / f"index-{overlap}", lookalike_overlap=overlap, candidates=4)
+        Index(settings, e5).update()
+        found[overlap] = [h.passage.doc for h in Retriever(Index(settings, e5)).search(query, 3)]
+    assert sum(d.startswith("version-") for d in found[1.01]) == 3
+    assert "autre.md" not in found[1.01]
+    # Only two different texts: the rankers went through all thirteen passages (four at first) to find them.
+    assert sorted(d.startswith("version-") for d in found[0.8]) == [False, True] and "autre.md" in found[0.8]
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical"])

@@ -70,6 +70,14 @@ class RetrievalSettings(_Section):
     hubness_k: int = 10
     hubness_weight: float = 0.5
     dense_pool: int = 80
+    # Look-alikes: two passages sharing this share of their content words (over the larger word set: each holds
+    # nearly all the other's words) are versions of one text (a slide repeated, a copy with names or figures
+    # changed); only the better-ranked takes a place among the k shown and the rankers go deeper, up to
+    # max_candidates each, to fill them. 0.8 collapses 2 pairs of the shipped corpus (two versions of one slide
+    # each); set on corpora of perturbed copies (bench/bench_scale.py).
+    lookalike_overlap: float = 0.8
+    lookalike_min_words: int = 10  # below this a shared share of words is chance, not a copy
+    max_candidates: int = 640
     embed_query_threads: int = 1  # short texts: a second thread gains little and stalls when cores are busy
     retrieval_mode: Literal["hybrid", "dense", "lexical"] = "hybrid"  # the other two exist for evaluation
 

@@ -44,7 +44,9 @@ class Retriever:
         # Saved with other parameters (the evaluation tries some): built here for this process.
         self._bm25 = files.bm25 or BM25(lexical_texts(self.passages, self.manifest["files"]),
                                         k1=settings.bm25_k1, b=settings.bm25_b)
-        self._lines: dict[int, frozenset[str]] = {}  # computed for the passages a search meets, not for all
+        # Computed for the passages a search meets, not for all.
+        self._lines: dict[int, frozenset[str]] = {}
+        self._word_sets: dict[int, frozenset[str]] = {}
         self._lock = threading.Lock()
         self._hubness: np.ndarray | None = None
         if settings.retrieval_mode != "lexical":
@@ -62,12 +64,20 @@ class Retriever:
         n = min(candidates or settings.candidates, len(self.passages))
         if n == 0:
             return []
-        rrf = rrf_k or settings.rrf_k
-        mode = settings.retrieval_mode
         expanded = self.expand(query)
-        dense = self._dense(expanded, n) if mode != "lexical" else []
-        lexical = self._bm25.top(expanded, n) if mode != "dense" else []
+        qv = self.index.embedder.embed_query(expanded) if settings.retrieval_mode != "lexical" else None
+        while True:
+            hits = self._fused(expanded, qv, n, k, rrf_k or settings.rrf_k)
+            # Copies set aside can leave fewer than k: the rankers go deeper (a corpus of many versions).
+            if len(hits) >= k or n >= min(len(self.passages), max(n, settings.max_candidates)):
+                return hits
+            n = min(4 * n, len(self.passages), max(n, settings.max_candidates))
 
+    def _fused(self, query: str, qv: np.ndarray | None, n: int, k: int, rrf: int) -> list[Hit]:
+        """The ``k`` best of both rankers' ``n`` best by reciprocal-rank fusion, copies set aside."""
+        settings = self.index.settings.retrieval
+        dense = self._dense(qv, n) if qv is not None else []
+        lexical = self._bm25.top(query, n) if settings.retrieval_mode != "dense" else []
         fused: dict[int, float] = {}
         sims: dict[int, float] = {}
         d_rank: dict[int, int] = {}
@@ -78,11 +88,10 @@ class Retriever:
         for rank, (i, _) in enumerate(lexical, start=1):
             fused[i] = fused.get(i, 0.0) + settings.lexical_weight / (rrf + rank)
             l_rank[i] = rank
-        order = sorted(fused, key=lambda i: -fused[i])
         hits: list[Hit] = []
         kept: list[int] = []
-        for i in order:
-            if self._duplicate_of_kept(i, kept):
+        for i in sorted(fused, key=lambda i: -fused[i]):
+            if self._copy_of_kept(i, kept):
                 continue
             kept.append(i)
             hits.append(Hit(self.passages[i], fused[i], sims.get(i, 0.0), d_rank.get(i), l_rank.get(i)))
@@ -97,14 +106,13 @@ class Retriever:
         # No trailing space when there is nothing to add: the embedder reads it as one more token.
         return f"{query} {extra}" if extra else query
 
-    def _dense(self, query: str, n: int) -> list[tuple[int, float]]:
+    def _dense(self, qv: np.ndarray, n: int) -> list[tuple[int, float]]:
         """The ``n`` best passages for the dense model as (index, cosine similarity), hubness-corrected.
 
         Chroma returns a wider pool by plain cosine; the correction can only reorder within it.
         """
         settings = self.index.settings.retrieval
         pool = min(max(n, settings.dense_pool), len(self.passages))
-        qv = self.index.embedder.embed_query(query)
         with self._lock:
             res = self._collection.query(query_embeddings=[qv.tolist()], n_results=pool, include=["distances"])
         found = [(self._by_id[i], 1.0 - float(d))
@@ -139,15 +147,30 @@ class Retriever:
         by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
         return [by_id[i] for i in ids]
 
-    def _duplicate_of_kept(self, i: int, kept: list[int]) -> bool:
-        """Same text already shown (another copy of a slide, or a file added twice)."""
+    def _copy_of_kept(self, i: int, kept: list[int]) -> bool:
+        """Same text already shown (another copy of a slide, a file added twice), or a version of it: each of the
+        two holds nearly all the other's content words (names or figures changed, markup redone). Eight places
+        for one text crowd out the rest; the best-ranked version stands for the others. Both ways, so that a
+        fuller version is not set aside for a shorter one; whole passages, not paragraphs: an original whose
+        paragraph has a better-ranked version elsewhere still says more than it (measured: bench_scale.py)."""
         lines = self._line_set(i)
-        return any(lines <= self._line_set(j) for j in kept)
+        if any(lines <= self._line_set(j) for j in kept):
+            return True
+        words = self._words(i)
+        if len(words) < self.index.settings.retrieval.lookalike_min_words:
+            return False
+        share = self.index.settings.retrieval.lookalike_overlap
+        return any(len(words & self._words(j)) >= share * max(len(words), len(self._words(j))) for j in kept)
 
     def _line_set(self, i: int) -> frozenset[str]:
         if i not in self._lines:
             self._lines[i] = line_set(self.passages[i].text)
         return self._lines[i]
+
+    def _words(self, i: int) -> frozenset[str]:
+        if i not in self._word_sets:
+            self._word_sets[i] = frozenset(tokenize(self.passages[i].text))
+        return self._word_sets[i]
 
 
 def evidence_strength(retriever: Retriever, query: str, hits: Sequence[Hit], t: TrustSettings) -> float:

@@ -53,6 +53,9 @@ class CorpusSettings(_Section):
     # A question waits for an update of the index only when it is estimated to take less than this (seconds); a
     # longer one runs in the background and questions are answered from the previous index meanwhile, saying so.
     update_budget_s: float = 15.0
+    # Whether the corpus folder changed is known from the kernel's notifications (Linux) instead of walking the
+    # folder at each question (ingest/watch.py); off, or where there are none, the folder is walked.
+    watch_corpus: bool = True
 
 
 class RetrievalSettings(_Section):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gdpr_assistant.index.chroma import duration
-from gdpr_assistant.ingest.corpus import corpus_files, file_sha256
+from gdpr_assistant.ingest.corpus import CorpusError, corpus_files, file_sha256, scan_corpus
 from gdpr_assistant.types import Energy
 
 if TYPE_CHECKING:
@@ -160,3 +160,55 @@ def plan(index: Store, force: bool) -> Plan:
     keep = [n for n in current if n not in todo]
     removed = sorted(set(old_files) - set(current) - set(carried))
     return Plan(current, old, old_files, todo, reread, keep, carried, removed, ignored)
+
+
+@dataclass
+class Pending:
+    """What an update would do, estimated without reading a file (names, sizes, mtimes; hashes on a shared index)."""
+
+    first: bool = False  # no index at all: it must be built before anything can be searched
+    new_embedder: bool = False  # the live vectors are another model's: they cannot answer the current one's queries
+    files: list[str] = field(default_factory=list)  # new, changed or to be read again
+    removed: list[str] = field(default_factory=list)
+    passages: int = 0  # estimated passages to embed
+    seconds: float = 0.0  # estimated duration
+
+    @property
+    def blocking(self) -> bool:
+        """Whether questions must wait for this update: there is nothing usable to answer from meanwhile."""
+        return self.first or self.new_embedder
+
+
+def pending_update(index: Store, manifest: dict[str, Any] | None) -> Pending | None:
+    """What an update would do, or None when the index is in step with the corpus folder (names, sizes and
+    mtimes; hashes on a shared index): :meth:`.store.Index.pending`."""
+    try:
+        files = {f.name: f for f in scan_corpus(index.settings.corpus.corpus_dir)}
+    except CorpusError:
+        return None if manifest else Pending(first=True)
+    sizes = {n: f.size for n, f in files.items()}
+    rate = float((manifest or {}).get("embed_rate", DEFAULT_RATE)) or DEFAULT_RATE
+    if manifest is None or not index.compatible(manifest):
+        pending = Pending(first=manifest is None, new_embedder=bool(manifest) and
+                          manifest.get("embedder") != index.embedder.id, files=sorted(files))
+    else:
+        known = manifest["files"]
+        if index.remote:
+            mine = {n for n, meta in known.items() if meta.get("source") == index.remote.source}
+            changed = [n for n, f in files.items()
+                       if n not in known or known[n].get("sha256") != index.sha(n, f.path)]
+            removed = sorted(mine - set(files))
+        else:
+            changed = [n for n in files if n not in known or known[n].get("size") != sizes[n]
+                       or known[n].get("mtime") != files[n].mtime_ns]
+            removed = sorted(set(known) - set(files))
+        again = [n for n in files if n not in changed and index.reread(manifest, known[n])]
+        if not changed and not removed and not again:
+            return None
+        pending = Pending(files=sorted(changed + again), removed=removed)
+        total = sum(int(m.get("passages", 0)) for m in known.values())
+        pending.seconds = total * COPY_S + 0.1 * len(again)  # re-read files keep their vectors
+        files = {n: files[n] for n in changed}
+    pending.passages = sum(estimate_passages(n, sizes[n]) for n in files)
+    pending.seconds += pending.passages / rate
+    return pending

@@ -25,7 +25,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,28 +35,26 @@ from gdpr_assistant.index.build import Build
 from gdpr_assistant.index.chroma import ChromaEmbeddingFunction, chroma_client, passage_from_record
 from gdpr_assistant.index.embedding import Embedder
 from gdpr_assistant.index.plan import (
-    COPY_S,
-    DEFAULT_RATE,
     FORMAT,
     IndexDamaged,
     IndexError_,
     IndexLocked,
     IndexReport,
+    Pending,
     ProgressFn,
     UpdateCancelled,
-    estimate_passages,
     pages,
+    pending_update,
 )
 from gdpr_assistant.index.remote import Lease, LeaseBusy, LeaseLost, RemoteStore, RemoteUnavailable
 from gdpr_assistant.ingest.corpus import (
     INGEST_VERSION,
-    CorpusError,
     Document,
     IngestOptions,
     file_sha256,
     ingest_fingerprint,
-    scan_corpus,
 )
+from gdpr_assistant.ingest.watch import CorpusWatch, open_watch
 from gdpr_assistant.passages.chunking import CHUNKING_VERSION
 from gdpr_assistant.settings import Settings
 from gdpr_assistant.types import Passage
@@ -70,23 +67,6 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 # Asking Tesseract its version and languages takes two subprocesses: done at most this often per process.
 _OCR_STATE_TTL_S = 60.0
-
-
-@dataclass
-class Pending:
-    """What an update would do, estimated without reading a file (names, sizes, mtimes; hashes on a shared index)."""
-
-    first: bool = False  # no index at all: it must be built before anything can be searched
-    new_embedder: bool = False  # the live vectors are another model's: they cannot answer the current one's queries
-    files: list[str] = field(default_factory=list)  # new, changed or to be read again
-    removed: list[str] = field(default_factory=list)
-    passages: int = 0  # estimated passages to embed
-    seconds: float = 0.0  # estimated duration
-
-    @property
-    def blocking(self) -> bool:
-        """Whether questions must wait for this update: there is nothing usable to answer from meanwhile."""
-        return self.first or self.new_embedder
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
@@ -107,6 +87,11 @@ class Index:
         self.remote = RemoteStore(settings) if settings.shared.chroma_url else None
         self._shas: dict[tuple[str, int, int], str] = {}  # (name, size, mtime) -> sha256, for the remote check
         self._ocr: tuple[float, str] | None = None
+        # The last freshness check's answer, kept while the corpus folder's watch reports no change and the index
+        # is the same generation (see pending).
+        self._watch: CorpusWatch | None = None
+        self._checks = 0
+        self._checked: tuple[tuple[Any, ...], Pending | None] | None = None
 
     @property
     def where(self) -> str:
@@ -215,38 +200,26 @@ class Index:
 
     def pending(self) -> Pending | None:
         """What an update would do, or None when the index is in step with the corpus folder. Cheap (no file is
-        read; on a shared index hashes are cached per process), so that every question sees the current corpus."""
+        read; on a shared index hashes are cached per process), so that every question sees the current corpus.
+
+        A process that asks again (the web UI, the API) watches the folder from its second check on: while the
+        watch reports no change and the index is the same generation, the last answer stands without a walk."""
         manifest = self.manifest()
-        try:
-            files = {f.name: f for f in scan_corpus(self.settings.corpus.corpus_dir)}
-        except CorpusError:
-            return None if manifest else Pending(first=True)
-        sizes = {n: f.size for n, f in files.items()}
-        rate = float((manifest or {}).get("embed_rate", DEFAULT_RATE)) or DEFAULT_RATE
-        if manifest is None or not self.compatible(manifest):
-            pending = Pending(first=manifest is None, new_embedder=bool(manifest) and
-                              manifest.get("embedder") != self.embedder.id, files=sorted(files))
-        else:
-            known = manifest["files"]
-            if self.remote:
-                mine = {n for n, meta in known.items() if meta.get("source") == self.remote.source}
-                changed = [n for n, f in files.items()
-                           if n not in known or known[n].get("sha256") != self.sha(n, f.path)]
-                removed = sorted(mine - set(files))
-            else:
-                changed = [n for n in files if n not in known or known[n].get("size") != sizes[n]
-                           or known[n].get("mtime") != files[n].mtime_ns]
-                removed = sorted(set(known) - set(files))
-            again = [n for n in files if n not in changed and self.reread(manifest, known[n])]
-            if not changed and not removed and not again:
-                return None
-            pending = Pending(files=sorted(changed + again), removed=removed)
-            total = sum(int(m.get("passages", 0)) for m in known.values())
-            pending.seconds = total * COPY_S + 0.1 * len(again)  # re-read files keep their vectors
-            files = {n: files[n] for n in changed}
-        pending.passages = sum(estimate_passages(n, sizes[n]) for n in files)
-        pending.seconds += pending.passages / rate
-        return pending
+        key = ((manifest or {}).get("collection"), (manifest or {}).get("generation"), self.ocr_state())
+        watch = self._corpus_watch()
+        if watch is not None and self._checked is not None and self._checked[0] == key and watch.quiet():
+            return self._checked[1]
+        if watch is not None:
+            watch.arm()  # before the walk: a change made during it shows at the next check
+        found = pending_update(self, manifest)
+        self._checked = (key, found) if watch is not None else None
+        return found
+
+    def _corpus_watch(self) -> CorpusWatch | None:
+        self._checks += 1
+        if self._watch is None and self._checks == 2 and self.settings.corpus.watch_corpus:
+            self._watch = open_watch(self.settings.corpus.corpus_dir)
+        return self._watch
 
     def stale_files(self) -> bool:
         """Cheap freshness check (names, sizes, mtimes) so that every question sees the current corpus."""

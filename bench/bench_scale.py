@@ -124,6 +124,55 @@ def make_corpus(dest: Path, target: int, s: Settings, quotes: list[str],
             "paragraphs_rejected_for_gold_quotes": rejected}, copies
 
 
+# Real text on other subjects, for the corpus of other documents (--kind other): the system's manuals in French
+# (Debian's manpages-fr, rendered by groff) and Vim's documentation in English.
+MANUALS = [Path("/usr/share/man/fr"), Path("/usr/share/vim/vim90/doc")]
+
+
+def manual_texts() -> list[tuple[str, str]]:
+    """(name, text) of each manual page found on this machine, as plain text."""
+    out = []
+    for root in MANUALS:
+        for path in sorted(root.rglob("*.gz")) + sorted(root.glob("*.txt")):
+            if path.suffix == ".gz":
+                proc = subprocess.run(f"zcat '{path}' | groff -Tutf8 -man 2>/dev/null | col -bx", shell=True,
+                                      capture_output=True, text=True, timeout=60)
+                text = proc.stdout
+            else:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            if len(text) > 500:
+                out.append((path.name.split(".")[0], text))
+    return out
+
+
+def make_other_corpus(dest: Path, target: int, s: Settings) -> tuple[dict[str, Any], dict[str, set[int]]]:
+    """The shipped corpus plus other real documents (:data:`MANUALS`, cut into files of about 30 kB, each with a
+    title), until ``target`` passages: what scale costs when the other documents are about other things."""
+    shutil.copytree(SHIPPED, dest)
+    total = sum(count_passages(p, dest, s) for p in corpus_files(dest))
+    pages, n = manual_texts(), 0
+    for name, text in pages:
+        paragraphs = re.split(r"\n\s*\n", text)
+        part, chunks = [], []
+        for para in paragraphs:
+            part.append(para)
+            if sum(len(x) for x in part) > 30000:
+                chunks.append(part)
+                part = []
+        chunks.append(part)
+        for i, part in enumerate(c for c in chunks if c):
+            if total >= target:
+                break
+            n += 1
+            path = dest / f"manuel-{n:05d}.md"
+            path.write_text(f"# Manuel {name} ({i + 1})\n\n" + "\n\n".join(part) + "\n", encoding="utf-8")
+            total += count_passages(path, dest, s)
+    if total < target:
+        print(f"Only {total} passages of manuals on this machine (target {target}).", file=sys.stderr)
+    return {"documents": len(corpus_files(dest)), "passages_estimated": total, "manual_files": n,
+            "kind": "other documents (Debian's French manual pages, Vim's documentation)"}, {}
+
+
 def passage_texts(corpus_dir: Path, s: Settings) -> list[str]:
     return [p.embedding_text() for path in corpus_files(corpus_dir)
             for p in chunk(load_document(path, corpus_dir), s.corpus.chunk_max_chars, s.corpus.chunk_min_chars)]
@@ -268,10 +317,12 @@ def search_again(size: int, root: Path, base: Settings, embedder: Embedder,
 
 
 def measure(size: int, root: Path, base: Settings, embedder: Embedder, items: list[dict[str, Any]],
-            embedder_sample: int, interrupt_in_build: bool, keep: bool = False) -> dict[str, Any]:
+            embedder_sample: int, interrupt_in_build: bool, keep: bool = False,
+            kind: str = "lookalike") -> dict[str, Any]:
     s = base.replace(corpus_dir=root / "corpus", index_dir=root / "index")
     quotes = [norm(src["quote"]) for it in items for src in it.get("sources", [])]
-    summary, copies = make_corpus(root / "corpus", size, s, quotes)
+    summary, copies = make_corpus(root / "corpus", size, s, quotes) if kind == "lookalike" else \
+        make_other_corpus(root / "corpus", size, s)
     out: dict[str, Any] = {"target_passages": size, "corpus": summary}
     texts = passage_texts(s.corpus.corpus_dir, s)
     out["load_before_build"] = load()
@@ -353,6 +404,9 @@ def main() -> None:
                         help="Build each size's corpus and index in KEEP/SIZE and leave them there.")
     parser.add_argument("--search-only", action="store_true",
                         help="With --keep: measure search and recall on the corpora and indexes kept there.")
+    parser.add_argument("--kind", choices=["lookalike", "other"], default="lookalike",
+                        help="lookalike: the shipped paragraphs perturbed (other names, figures, words); other: real "
+                             "documents on other subjects (the machine's French manual pages and Vim's manual).")
     parser.add_argument("--merge", action="store_true",
                         help="Keep the sizes already in --out that this run does not measure.")
     args = parser.parse_args()
@@ -376,8 +430,9 @@ def main() -> None:
             Index(shipped, embedder).update()
             results["recall_shipped_alone"] = recall(shipped, embedder, items)
         for size in sizes:
-            results["sizes"][str(size)] = search_again(size, args.keep / str(size), base, embedder, items)
-            print(json.dumps(results["sizes"][str(size)], ensure_ascii=False, indent=1), file=sys.stderr)
+            key = str(size) if args.kind == "lookalike" else f"{size}-{args.kind}"
+            results["sizes"][key] = search_again(size, args.keep / str(size), base, embedder, items)
+            print(json.dumps(results["sizes"][key], ensure_ascii=False, indent=1), file=sys.stderr)
         write(args, results)
         return
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
@@ -401,9 +456,9 @@ def main() -> None:
             t0 = time.perf_counter()
             root = args.keep / str(size) if args.keep else Path(tmp) / str(size)
             got = measure(size, root, base, embedder, items, args.embedder_sample, args.interrupt_in_build,
-                          keep=args.keep is not None)
+                          keep=args.keep is not None, kind=args.kind)
             got["wall_s"] = round(time.perf_counter() - t0, 1)
-            results["sizes"][str(size)] = got
+            results["sizes"][str(size) if args.kind == "lookalike" else f"{size}-{args.kind}"] = got
             previous = got
             print(json.dumps(got, ensure_ascii=False, indent=1), file=sys.stderr)
     write(args, results)

@@ -58,9 +58,6 @@ class CorpusWatch:
             self._changed = True
         return not self._changed
 
-    def close(self) -> None:
-        self._inotify.close()
-
     def _drain(self) -> bool:
         got = False
         while self._inotify.read(timeout=0):

@@ -105,7 +105,7 @@ def manual_texts() -> list[tuple[str, str]]:
     for root in MANUALS:
         for path in sorted(root.rglob("*.gz")) + sorted(root.glob("*.txt")):
             if path.suffix == ".gz":
-                proc = subprocess.run(f"zcat '{path}' | groff -Tutf8 -man 2>/dev/null | col -bx", shell=True,
+                proc = subprocess.run(f"zcat '{path}' | groff -k -Tutf8 -man 2>/dev/null | col -bx", shell=True,
                                       capture_output=True, text=True, timeout=60)
                 text = proc.stdout
             else:

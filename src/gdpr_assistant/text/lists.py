@@ -39,6 +39,11 @@ def _item(text: str) -> str:
     return plain(text).strip().rstrip(";,.").strip()
 
 
+def _intro(text: str) -> str:
+    """An intro line as said, without the bullet mark it may carry ("- Accompagnement de 3 entreprises :")."""
+    return _item(text).lstrip("-*•–▪◦● ")
+
+
 def _block(lines: list[str], start: int, indent: int) -> list[str]:
     """The bullet items under the intro at ``start - 1`` (items of a bulleted intro are indented deeper than
     ``indent``); a wrapped item's next line, which starts in lower case, is joined to it."""
@@ -91,12 +96,12 @@ def enumerations(passage: str) -> list[Enumeration]:
                 long = [len(t.split()) > _LABEL_MAX_WORDS for t in items] + [True]
                 items = items[:long.index(True)]
             if len(items) >= 2:
-                found.append(Enumeration(intro=_item(line).lstrip("-*•–▪◦● "), items=tuple(items)))
+                found.append(Enumeration(intro=_intro(line), items=tuple(items)))
                 continue
         inline = _INLINE.search(line)
         parts = _inline(inline.group(1)) if inline else []
         if inline and parts:
-            found.append(Enumeration(intro=_item(line[:inline.start() + 1]).lstrip("-*•–▪◦● "), items=tuple(parts)))
+            found.append(Enumeration(intro=_intro(line[:inline.start() + 1]), items=tuple(parts)))
     listed = {t for e in found for t in e.items}
     for sentence in sentences(passage):
         parts = _prose_items(sentence)

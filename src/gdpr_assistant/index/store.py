@@ -205,7 +205,11 @@ class Index:
         A process that asks again (the web UI, the API) watches the folder from its second check on: while the
         watch reports no change and the index is the same generation, the last answer stands without a walk."""
         manifest = self.manifest()
-        key = ((manifest or {}).get("collection"), (manifest or {}).get("generation"), self.ocr_state())
+        generation = ((manifest or {}).get("collection"), (manifest or {}).get("generation"))
+        # OCR's state decides whether scanned PDFs are read again; asking Tesseract costs two subprocesses, so only
+        # an index that holds such files asks (as reread does).
+        scans = any("ocr" in m for m in (manifest or {}).get("files", {}).values())
+        key = (*generation, self.ocr_state() if scans else "")
         watch = self._corpus_watch()
         if watch is not None and self._checked is not None and self._checked[0] == key and watch.quiet():
             return self._checked[1]

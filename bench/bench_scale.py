@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gdpr_assistant.assistant import Assistant
-from gdpr_assistant.evaluation.harness import load_items, quote_rank
+from gdpr_assistant.evaluation.harness import load_items, quote_rank, retrieval_metrics
 from gdpr_assistant.evaluation.harness import run as run_eval
 from gdpr_assistant.index.embedding import Embedder, get_embedder
 from gdpr_assistant.index.store import Index
@@ -106,9 +106,11 @@ def du_mib(path: Path) -> float:
 
 
 def recall(s: Settings, embedder: Embedder, items: list[dict[str, Any]]) -> dict[str, Any]:
-    r = run_eval(Assistant(s, embedder=embedder), items, retrieval_only=True, k=8)["retrieval"]
+    report = run_eval(Assistant(s, embedder=embedder), items, retrieval_only=True, k=8)
+    r = report["retrieval"]
+    at5 = retrieval_metrics(report["items"], 5)["all"]["recall@5"]  # the passages an answer is drawn from
     return {"recall@8": r["all"]["recall@8"], "recall@8_fr": r["fr"]["recall@8"], "recall@8_en": r["en"]["recall@8"],
-            "mrr": r["all"]["mrr"], "in_process_p50_ms": r["latency_median_ms"],
+            "recall@5": at5, "mrr": r["all"]["mrr"], "in_process_p50_ms": r["latency_median_ms"],
             "in_process_p90_ms": r["latency_p90_ms"]}
 
 
@@ -283,16 +285,20 @@ def main() -> None:
     parser.add_argument("--kind", choices=["lookalike", "other"], default="lookalike",
                         help="lookalike: the shipped paragraphs perturbed (other names, figures, words); other: real "
                              "documents on other subjects (the machine's French manual pages and Vim's manual).")
+    parser.add_argument("--items", type=Path, default=DEV,
+                        help="The questions whose gold passages recall is measured on (default: the dev set).")
+    parser.add_argument("--split", default=None, help="Only the items of this split (e.g. calib or test).")
     parser.add_argument("--merge", action="store_true",
                         help="Keep the sizes already in --out that this run does not measure.")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
-    items = load_items(DEV)
+    items = [it for it in load_items(args.items) if args.split is None or it.get("split") == args.split]
     base = get_settings().replace(embedder="e5")
     embedder = get_embedder("e5", base.models.n_threads, base.retrieval.embed_query_threads)
     embedder.embed_passages(["échauffement du modèle"])  # loaded before anything is timed
     results: dict[str, Any] = {
-        "command": " ".join([*(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "TMPDIR") if k in os.environ),
+        "command": " ".join([*(f"{k}={v}" for k, v in sorted(os.environ.items())
+                               if k in ("OMP_WAIT_POLICY", "TMPDIR") or k.startswith("ASK_")),
                              sys.executable, *sys.argv]),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"), "targets": TARGETS, "embedder": embedder.id,
         "machine": {"cpus": os.cpu_count(), "threads": base.models.n_threads, "load_start": load(),

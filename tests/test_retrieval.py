@@ -63,6 +63,54 @@ def test_bm25_k1_controls_term_frequency_saturation() -> None:
     assert gap(high) > gap(low) > -1e-9
 
 
+# Two domains in one corpus: "CNIL" in every GDPR passage and in no manual page; "taille", "jeu" and "données"
+# in every manual page and, among the GDPR passages, only in the one that answers.
+_GDPR = {"cnil-presentation.md": "# La CNIL et l'IA\n\nLa CNIL publie des recommandations. La CNIL accompagne "
+                                 "les acteurs. La CNIL contrôle. La CNIL sanctionne les manquements.\n",
+         "cnil-minimisation.md": "# Minimisation\n\nSelon la CNIL, la taille du jeu de données d'entraînement "
+                                 "doit rester proportionnée à l'objectif du modèle.\n",
+         "cnil-droits.md": "# Droits des personnes\n\nLa CNIL rappelle que les personnes gardent un droit "
+                           "d'opposition et d'effacement.\n"}
+_MANUAL = ("# Manuel de l'outil {n}\n\nL'option --size fixe la taille du tampon de données ; le jeu de caractères "
+           "choisit l'encodage des données lues ; la taille maximale dépend du système.\n")
+_QUESTION = "Que dit la CNIL sur la taille du jeu de données ?"
+
+
+def test_bm25_within_counts_word_rarities_among_the_chosen_passages() -> None:
+    texts = [t for t in _GDPR.values()] + [_MANUAL.format(n=n) for n in range(12)]
+    bm = BM25(texts, k1=1.8, b=0.75)
+    gdpr = np.arange(len(texts)) < len(_GDPR)
+    # Over the whole corpus "CNIL" is the rare word: the passage that repeats it wins; among the GDPR passages
+    # "CNIL" says nothing and "taille" singles out the answer.
+    assert bm.top(_QUESTION, 1)[0][0] == 0
+    within = bm.top_within(_QUESTION, 5, gdpr)
+    assert within[0][0] == 1 and {i for i, _ in within} <= {0, 1, 2}
+    # With every passage in scope it is the ordinary ranking, scores included.
+    every = bm.top_within(_QUESTION, 15, np.ones(len(texts), dtype=bool))
+    assert [i for i, _ in every] == [i for i, _ in bm.top(_QUESTION, 15)]
+    assert np.allclose([s for _, s in every], [s for _, s in bm.top(_QUESTION, 15)])
+
+
+def test_lexical_ranking_stays_within_the_documents_the_question_is_about(tmp_path: Path, e5: Embedder) -> None:
+    """Among software manuals the GDPR passage that answers ranks below one that only repeats "CNIL"; with the
+    lexical scope (the documents of either ranker's 3 best here), BM25 ranks it first as in the GDPR files alone."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in _GDPR.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    for n in range(12):
+        (corpus / f"manuel-{n:02d}.md").write_text(_MANUAL.format(n=n), encoding="utf-8")
+    ranks = {}
+    for scope in (0, 3):
+        settings = make_settings(corpus, tmp_path / f"index-{scope}", lexical_scope=scope)
+        Index(settings, e5).update()
+        hits = Retriever(Index(settings, e5)).search(_QUESTION, 8)
+        ranks[scope] = {h.passage.doc: h.lexical_rank for h in hits}
+    assert ranks[0]["cnil-presentation.md"] == 1 and ranks[0]["cnil-minimisation.md"] > 1
+    assert ranks[3]["cnil-minimisation.md"] == 1
+    assert not any(doc.startswith("manuel-") and rank for doc, rank in ranks[3].items())
+
+
 # -- hubness-corrected dense ranking and fusion -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def retriever(built: Built, e5: Embedder) -> Retriever:

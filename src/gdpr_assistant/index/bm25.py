@@ -80,6 +80,29 @@ class BM25:
         order = hits[np.lexsort((hits, -s[hits]))][:n]
         return [(int(i), float(s[i])) for i in order]
 
+    def top_within(self, query: str, n: int, within: np.ndarray) -> list[tuple[int, float]]:
+        """The ``n`` best passages among those where ``within`` (a boolean array over passages) is True, each
+        query word weighted by its rarity among them rather than in the whole corpus.
+
+        The saved matrix holds idf × the word's saturated frequency per passage, so a word's column times
+        idf_within / idf gives its score with the other rarity; a word absent from them keeps its own."""
+        if not self._n or n <= 0:
+            return []
+        matrix = self._index.scores
+        total = int(within.sum())
+        scores = np.zeros(self._n)
+        for term in {t for t in tokenize(query) if t in self.idf}:
+            col = self._index.vocab_dict[term]
+            start, end = int(matrix["indptr"][col]), int(matrix["indptr"][col + 1])
+            rows = np.asarray(matrix["indices"][start:end])
+            df = int(within[rows].sum())
+            ratio = math.log(1 + (total - df + 0.5) / (df + 0.5)) / self.idf[term] if df else 1.0
+            scores[rows] += np.asarray(matrix["data"][start:end]) * ratio
+        scores[~within] = 0.0
+        hits = np.flatnonzero(scores > 0)
+        order = hits[np.lexsort((hits, -scores[hits]))][:n]
+        return [(int(i), float(scores[i] * (self.k1 + 1))) for i in order]
+
     def save(self, directory: Path) -> None:
         """Write the index (numpy arrays and its vocabulary) to ``directory``."""
         self._index.save(str(directory), show_progress=False)

@@ -48,6 +48,7 @@ class Retriever:
         self._lines: dict[int, frozenset[str]] = {}
         self._word_sets: dict[int, frozenset[str]] = {}
         self._lock = threading.Lock()
+        self._doc_of: np.ndarray | None = None  # each passage's document as a number, for the lexical scope
         self._hubness: np.ndarray | None = None
         if settings.retrieval_mode != "lexical":
             self._hubness = files.hub if files.hub is not None else self._hub_scores(settings.hubness_k)
@@ -78,6 +79,8 @@ class Retriever:
         settings = self.index.settings.retrieval
         dense = self._dense(qv, n) if qv is not None else []
         lexical = self._bm25.top(query, n) if settings.retrieval_mode != "dense" else []
+        if dense and lexical and settings.lexical_scope:
+            lexical = self._bm25.top_within(query, n, self._scope(dense, lexical, settings.lexical_scope))
         fused: dict[int, float] = {}
         sims: dict[int, float] = {}
         d_rank: dict[int, int] = {}
@@ -98,6 +101,22 @@ class Retriever:
             if len(hits) >= k:
                 break
         return hits
+
+    def _scope(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], top: int) -> np.ndarray:
+        """The passages of the documents that either ranker's ``top`` best come from: the question's domain.
+
+        Word rarities counted over a whole corpus of mixed documents are those of its largest domain: among
+        software manuals "CNIL" and "artificielle" are rare and lift every title slide of the GDPR guidance
+        above the passage that answers, while words that single that passage out ("service", "taille") are
+        common. Ranked within the documents the question is about, with rarities counted there, BM25 finds
+        what it finds in those documents alone (bench/bench_scale.py --kind other; docs/retrieval-eval.md).
+        Whole documents, not the candidates: counted over a few dozen passages, rarities are noise. In a corpus
+        of a few documents nearly every question has them all in scope, and nothing changes."""
+        if self._doc_of is None:
+            names = {d: k for k, d in enumerate(dict.fromkeys(p.doc for p in self.passages))}
+            self._doc_of = np.array([names[p.doc] for p in self.passages])
+        picked = [i for i, _ in dense[:top]] + [i for i, _ in lexical[:top]]
+        return np.isin(self._doc_of, np.unique(self._doc_of[picked]))
 
     @staticmethod
     def expand(query: str) -> str:

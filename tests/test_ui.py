@@ -107,7 +107,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                              ASK_CORPUS_DIR=str(corpus), ASK_INDEX_DIR=str(root / "index"),
                              GRADIO_TEMP_DIR=str(root / "gradio")), root / "net.jsonl")
     output: list[str] = []
-    proc = start_app(["--fast", "--port", str(free_port())], net.env, output)
+    proc = start_app(["--port", str(free_port())], net.env, output)  # the default model, as `python app.py`
     try:
         url = wait_for(output, r"prêt : (http://\S+)", proc, START_TIMEOUT_S).group(1)
         yield Server(url, proc, corpus, root / "index", net, output)
@@ -321,7 +321,9 @@ def test_ask_answers_with_verified_citations(server: Server) -> None:
         assert f"[{c['n']}]" in answer["answer"]
         assert c["quote"] in markdown
     assert "**Sources**" in markdown
-    assert "0.5b" in answer["model"] and answer["timings"]["completion_tokens"] > 0
+    # The app's default model, as a user starting `python app.py` gets it: the four qualities its passage lists.
+    assert "1.5b" in answer["model"] and answer["timings"]["completion_tokens"] > 0
+    assert all(q in answer["answer"].lower() for q in ("libre", "spécifique", "éclairé", "univoque")), answer
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 
 from gdpr_assistant.drafting.prompt import NOT_COVERED
 from gdpr_assistant.settings import TrustSettings
-from gdpr_assistant.verification.checks import drops_a_negation, is_meta
+from gdpr_assistant.verification.checks import drops_a_negation, is_meta, names_a_stranger
 from gdpr_assistant.verification.claims import (
     DenseFn,
     asks_for_a_quantity,
@@ -250,6 +250,23 @@ def test_a_claim_that_drops_the_passage_negation_is_unsupported() -> None:
     option = ("- Option 1 : un réseau de neurones détectant les personnes (sans analyse de la posture) : le nombre "
               "de personnes debout est déduit grâce au nombre de places assises ;")
     assert not drops_a_negation("Le nombre de personnes debout est déduit grâce au nombre de places assises.", option)
+
+
+def test_a_claim_naming_someone_its_passage_does_not_name_is_unsupported() -> None:
+    """Actor swaps keep every other word of the passage: the name is what changed (bench/claims_bench.py)."""
+    passage = ("En cas de doute, il est recommandé de consulter le guide de l’ANSSI. Projet « Albert » : assister "
+               "les agents publics dans la recherche d'information.")
+    assert check("En cas de doute, il est recommandé de consulter le guide de l'ANSSI [1].", [passage])[1]
+    assert check("En cas de doute, il est recommandé de consulter le guide de la CNIL [1].", [passage])[1] == ""
+    assert names_a_stranger("Le projet « Lifen » assiste les agents publics.", passage)
+    assert not names_a_stranger("Le projet « Albert » assiste les agents publics.", passage)
+    # Named by the question, or capitalised only because it opens a sentence or an item: not a stranger.
+    assert not names_a_stranger("Ainsi, la CNIL recommande le guide de l'ANSSI.", passage,
+                                question="Que recommande la CNIL ?")
+    assert not names_a_stranger("Assister les agents. Ensuite, consulter le guide.\n- Enfin, le guide.", passage)
+    # An abbreviation right after the words it abbreviates names nothing new; one that does not, does.
+    assert not names_a_stranger("Consulter le délégué à la protection des données (DPD) et l'ANSSI.", passage)
+    assert names_a_stranger("Consulter le délégué à la protection des données (CNIL) et l'ANSSI.", passage)
 
 
 def test_the_quote_of_a_list_answer_is_the_list_not_its_heading() -> None:

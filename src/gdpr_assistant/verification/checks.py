@@ -54,6 +54,36 @@ def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None =
     return bool(_NEGATION.search(units[_closest(units, weights)]))
 
 
+# A name: an acronym (CNIL, ANSSI, EDPS) or a capitalised word inside the sentence (Albert, Lifen, Inria).
+_NAME = re.compile(r"(?<![\w'’])(?:[A-ZÀ-Ý]{2,}[A-ZÀ-Ý0-9-]*|[A-ZÀ-Ý][a-zà-ÿ]+(?:-[A-ZÀ-Ý]?[\w]+)*)(?![\w'’])")
+_SENTENCE_START = re.compile(r"(?:^\s*|[.!?:]\s+|\n\s*)(?:(?:[-*•]|\d+[.)])\s*)?(?:\*\*)?$")
+
+
+def names_a_stranger(claim: str, passage: str, question: str = "") -> bool:
+    """The claim names someone or something (an acronym, a capitalised word inside a sentence) that neither its
+    passage nor the question names: an actor swapped ("le guide de la CNIL" from "le guide de l'ANSSI"), a
+    project given another's description. Word overlap cannot see it: every other word is the passage's. Words
+    capitalised only because they open a sentence or an item do not count."""
+    known = set(tokenize(passage)) | set(tokenize(question))
+    for m in _NAME.finditer(claim):
+        if _SENTENCE_START.search(claim[:m.start()]) or _spells_out(m.group(), claim[:m.start()]):
+            continue
+        words = tokenize(m.group())
+        if words and not set(words) <= known:
+            return True
+    return False
+
+
+def _spells_out(acronym: str, before: str) -> bool:
+    """An abbreviation in parentheses right after the words it abbreviates ("systèmes d'intelligence artificielle
+    (SIA)", "délégué à la protection des données (DPD)"): it names nothing new."""
+    if not acronym.isupper() or not before.rstrip().endswith("("):
+        return False
+    words = [w for w in re.findall(r"[^\W\d_]+", before) if tokenize(w)]  # stop words have no initial
+    initials = "".join(w[0] for w in words[-len(acronym):]).upper()
+    return len(words) >= len(acronym) and initials == acronym.upper()
+
+
 def echoes_a_restriction(claim: str, passage: str, question: str, idf: Mapping[str, float] | None = None) -> bool:
     """The claim repeats a negating or restricting word of the question ("Pourquoi la CNIL interdit-elle…")
     and the passage does not restrict anything near the clause closest to the claim: the claim takes the

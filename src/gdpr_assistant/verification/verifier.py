@@ -24,6 +24,7 @@ from gdpr_assistant.verification.checks import (
     is_heading_copy,
     is_meta,
     is_restatement,
+    names_a_stranger,
 )
 from gdpr_assistant.verification.claims import (
     Claim,
@@ -83,7 +84,8 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
     for i in claim.support:  # across languages the closest sentence cannot be found by shared words
         if claim.support[i] >= t.support_threshold and not ev.crosses(i) and (
                 drops_a_negation(claim.text, ev.passages[i], ev.idf)
-                or echoes_a_restriction(claim.text, ev.passages[i], ev.question, ev.idf)):
+                or echoes_a_restriction(claim.text, ev.passages[i], ev.question, ev.idf)
+                or names_a_stranger(claim.text, ev.passages[i], ev.question)):
             claim.support[i] = 0.0
     cited_ok = [n - 1 for n in claim.cited
                 if 1 <= n <= len(ev.passages) and claim.support[n - 1] >= t.support_threshold]

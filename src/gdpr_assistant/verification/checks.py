@@ -1,5 +1,5 @@
 """Checks of meaning that word overlap misses: restatements, talk about the excerpts, dropped negations,
-premises taken from the question, connectives."""
+premises taken from the question, names the passage does not give, connectives."""
 
 from __future__ import annotations
 

@@ -140,13 +140,15 @@ def lexical(args: argparse.Namespace) -> None:
         without = {p["id"]: shown(p) for p in pairs}
         setattr(verifier, args.without, original)
     kinds = sorted({p["kind"] for p in pairs}, key=lambda k: (k not in FAITHFUL, k))
-    print(f"| kind | pairs | right now | without {args.without or '–'} |\n|---|---|---|---|")
-    for kind in kinds:
-        sub = [p for p in pairs if p["kind"] == kind]
-        acc = kind in FAITHFUL
-        print(f"| {kind} ({'accepted' if acc else 'rejected'}) | {len(sub)} | "
-              f"{_rate([with_rule[p['id']] == acc for p in sub])} | "
-              f"{_rate([without[p['id']] == acc for p in sub]) if without else '–'} |")
+    for half in (None, "calib", "test"):  # the whole set, then each half (a rule is judged on the test half)
+        print(f"\n{half or 'all pairs'}\n\n| kind | pairs | right now | without {args.without or '–'} |\n"
+              "|---|---|---|---|")
+        for kind in kinds:
+            sub = [p for p in pairs if p["kind"] == kind and half in (None, p["split"])]
+            acc = kind in FAITHFUL
+            print(f"| {kind} ({'accepted' if acc else 'rejected'}) | {len(sub)} | "
+                  f"{_rate([with_rule[p['id']] == acc for p in sub])} | "
+                  f"{_rate([without[p['id']] == acc for p in sub]) if without else '–'} |")
 
 
 _PROMPTS: dict[str, tuple[list[dict[str, str]], int]] = {}

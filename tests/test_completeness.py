@@ -118,3 +118,9 @@ def test_an_answer_that_lists_an_inner_list_whole_gets_nothing_from_the_outer_on
                          True) == []
     (m,) = missing_items({0: ["La CNIL a accompagné Hugging Face et Lifen."]}, [passage], {}, True)
     assert m.items == ("Contentsquare",)
+    # An outer item and an inner one given: the outer list's items come, the inner ones they hold are not quoted
+    # a second time.
+    found = missing_items({0: ["Le bac à sable IA pour le service public.", "Hugging Face."]}, [passage], {}, True)
+    added = [t for m in found for t in m.items]
+    assert "Accompagnement de 3 entreprises utilisant l'IA : Hugging Face, Lifen, Contentsquare" in added
+    assert "Lifen" not in added and "Contentsquare" not in added

@@ -65,7 +65,10 @@ def missing_items(claims: Mapping[int, Sequence[str]], passages: Sequence[str], 
                    if e is not enum):
                 continue
             need = 1 if is_list_question else 2
-            left = tuple(t for t, ok in zip(enum.items, given[enum], strict=True) if not ok and t not in seen)
+            # An item already quoted inside a longer one (an inner list's "Lifen" within the outer list's
+            # "Accompagnement de 3 entreprises : Hugging Face, Lifen, Contentsquare") is not quoted again.
+            left = tuple(t for t, ok in zip(enum.items, given[enum], strict=True)
+                         if not ok and not any(t in s for s in seen))
             if sum(given[enum]) >= need and left:
                 seen.update(left)
                 out.append(Missing(i, enum, left))

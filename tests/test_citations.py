@@ -150,6 +150,14 @@ def test_split_claims_reads_grouped_and_repeated_markers() -> None:
     assert claims[0].text == "Première phrase."
 
 
+def test_a_numbered_list_written_on_one_line_is_one_claim_per_cited_item() -> None:
+    # As the stream is cut (after a citation), so the evaluation checks each item against its own citation.
+    claims = split_claims("1. **Ekonom-IA** : informer les usagers [1]. 2. **PRIV-IA** : le service public [2]. "
+                          "Selon l'article 5. 1 les données sont limitées [1].")
+    assert [c.cited for c in claims] == [[1], [2], [1]]
+    assert claims[2].text == "Selon l'article 5. 1 les données sont limitées."
+
+
 def test_refusal_reasons() -> None:
     assert refusal_reason(NOT_COVERED, supported=0) == "the model found no answer in the passages"
     assert refusal_reason("Une phrase inventée [1].", supported=0) == \

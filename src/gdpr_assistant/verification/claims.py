@@ -19,7 +19,10 @@ from gdpr_assistant.text.words import fold, rarity_weights, tokenize
 _CITE = re.compile(r"\s*\[(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\]")
 # A claim ends at a sentence end or a closed citation followed by a new sentence or bullet; a list introduced
 # by a colon stays one claim with its items.
-_SENT_END = re.compile(r"(?<=[.!?\]])(?<!\d\.)\s+(?=[A-ZÀ-Ý«\"(\-•*])|\n{2,}")
+# A sentence ends before a capital, a quote or a list mark; a cited item ends before the next item's number
+# ("1. Ekonom-IA : … [1]. 2. PRIV-IA : … [2].", a numbered list written on one line), as the stream is cut.
+_SENT_END = re.compile(r"(?<=[.!?\]])(?<!\d\.)\s+(?=[A-ZÀ-Ý«\"(\-•*])|(?:(?<=\]\.)|(?<=\]))\s+(?=\d{1,2}[.)]\s)"
+                       r"|\n{2,}")
 _LABEL = re.compile(r"^\s*(?:r[ée]ponse|answer)\s*:\s*", re.IGNORECASE)
 # Lines and sentences of a passage: the spans a quote or a figure's context is read from.
 _LINES = re.compile(r"\n+|(?<=[.;!?])\s+")

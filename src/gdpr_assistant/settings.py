@@ -153,6 +153,8 @@ class TrustSettings(_Section):
     support_threshold: float = 0.5
     # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
     # question's words: its sentences are faithful to the passages but about something else.
+    min_answer_coverage: float = 0.25
+    # A quote shown in place of a failed draft must hold at least this share of the question (quotes.py).
     min_question_coverage: float = 0.25
     # When a draft fails verification, the passage sentence that best covers the question (at least
     # min_question_coverage) is quoted instead of refusing if the judge model gives at least these log-odds

@@ -109,6 +109,7 @@ class Answer:
     quote_margin: float | None = None  # model's log-odds that the fallback sentence answers (None: not judged)
     excerpt_margin: float | None = None  # the same for the wider excerpt judged when the sentence is not quoted
     relevance_margin: float | None = None  # the judge's log-odds that the written answer answers the question
+    coverage: float | None = None  # the question's share in the verified answer (None: no sentence verified)
     kind: AnswerKind = "answer"
     energy: Energy | None = None
 
@@ -122,5 +123,6 @@ class Answer:
             "quote_margin": None if self.quote_margin is None else round(self.quote_margin, 2),
             "excerpt_margin": None if self.excerpt_margin is None else round(self.excerpt_margin, 2),
             "relevance_margin": None if self.relevance_margin is None else round(self.relevance_margin, 2),
+            "coverage": None if self.coverage is None else round(self.coverage, 3),
             "kind": self.kind, "energy": self.energy.as_dict() if self.energy else None,
         }

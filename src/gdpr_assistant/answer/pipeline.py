@@ -85,6 +85,7 @@ class _Trace:
     quote_margin: float | None = None
     excerpt_margin: float | None = None
     relevance_margin: float | None = None
+    coverage: float | None = None
 
     def __post_init__(self) -> None:
         self.reading = self.meter.start()
@@ -113,7 +114,7 @@ class _Asked:
                       passages=hits, model=self.model, timings=t.timings, warnings=self.warnings,
                       dropped=dropped or [], raw=raw, refusal_reason=reason, refusal_margin=t.refusal_margin,
                       quote_margin=t.quote_margin, excerpt_margin=t.excerpt_margin,
-                      relevance_margin=t.relevance_margin, kind=kind,
+                      relevance_margin=t.relevance_margin, coverage=t.coverage, kind=kind,
                       energy=t.meter.stop(t.reading))
 
 
@@ -181,6 +182,7 @@ class AnswerPipeline:
         trace.timings.update(ttft_s=round(stats.ttft_s, 3), prompt_tokens=stats.prompt_tokens,
                              completion_tokens=stats.completion_tokens)
         reason = draft.verdict(lang) or self._irrelevant(snap, asked, draft)
+        trace.coverage = draft.coverage
         if not reason:
             yield from self._complete(snap, asked, draft)
             yield self._written(snap, asked, hits, passages, draft, "", "answer")

@@ -133,6 +133,7 @@ def run(assistant: Any, items: list[dict[str, Any]], retrieval_only: bool = Fals
         row["key_points"] = {kp: keypoint_covered(kp, answer.answer) for kp in item.get("key_points", [])} \
             if item.get("type") in ANSWERABLE else {}
         row["relevance_margin"] = answer.relevance_margin
+        row["coverage"] = answer.coverage
         # Said that the question's premise is not in the documents (verification/premise.py's notice).
         row["premise_flagged"] = answer.answer.startswith(PREMISE_OPENINGS)
         checks = []

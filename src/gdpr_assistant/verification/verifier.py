@@ -168,6 +168,7 @@ class DraftVerifier:
         # answer is refused (see verdict) and what was streamed would stand above the refusal.
         self.needs_figure = asks_for_a_quantity(self.evidence.question)
         self.has_figure = False
+        self.coverage: float | None = None  # the question's share in the answer, once verdict() has measured it
 
     def feed(self, delta: str) -> Iterator[str]:
         """Take the model's next text; yield what can be shown now. With the entailment judge nothing is: the
@@ -276,10 +277,10 @@ class DraftVerifier:
         if reason:
             return reason
         ev = self.evidence
-        coverage = question_coverage(ev.question, [" ".join(self.kept), *self.spans().values(), *self.list_intros()],
-                                     ev.idf, lang)
-        if coverage < ev.trust.min_question_coverage:
-            return f"the answer and its quotes do not address the question ({coverage:.2f})"
+        self.coverage = question_coverage(ev.question, [" ".join(self.kept), *self.spans().values(),
+                                                        *self.list_intros()], ev.idf, lang)
+        if self.coverage < ev.trust.min_answer_coverage:
+            return f"the answer and its quotes do not address the question ({self.coverage:.2f})"
         if self.needs_figure and not self.has_figure:
             # Restating the question with a condition from a passage ("la CNIL peut sanctionner… si elle a
             # entraîné un modèle en violation du principe de minimisation") passes every check above.

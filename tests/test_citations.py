@@ -399,3 +399,13 @@ def test_items_of_a_list_answer_the_question_their_heading_states() -> None:
     assert v.verdict("fr").startswith("the answer and its quotes do not address the question")
     v, _ = check(items, passages=[passage.split("\n\n", 2)[2]], question=question)
     assert v.verdict("fr").startswith("the answer and its quotes do not address the question")
+
+
+def test_a_sentence_that_goes_on_after_its_citation_is_checked_whole() -> None:
+    v, shown = check("Le texte le dit [2] : le consentement doit être libre, spécifique, éclairé et univoque. "
+                     "La CNIL a reçu les réponses de 9 participants [1].", question=CONSENT)
+    assert shown.startswith("Le texte le dit: le consentement doit être libre") and "9 participants" in shown
+    # Whole, a sentence about the excerpts is seen as such; its tail alone (": le consentement…") was shown.
+    v, shown = check("Selon l'extrait [2] : le consentement doit être libre, spécifique, éclairé et univoque. "
+                     "La CNIL a reçu les réponses de 9 participants [1].", question=CONSENT)
+    assert shown == "La CNIL a reçu les réponses de 9 participants [1]."

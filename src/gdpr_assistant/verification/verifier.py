@@ -140,7 +140,9 @@ def sentence_end(text: str) -> int | None:
     return m.end() if m else None
 
 
-_SENTENCE_END = re.compile(r"\]\.?\s+(?=[^\s\[])")
+# Not before a colon, semicolon or comma: "… l'extrait [1] : elle recommande …" goes on after its citation, and
+# its tail alone is a fragment whose subject is lost (": elle recommande …").
+_SENTENCE_END = re.compile(r"\]\.?\s+(?=[^\s\[:;,])")
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 
 from gdpr_assistant.drafting.prompt import NOT_COVERED
 from gdpr_assistant.settings import TrustSettings
-from gdpr_assistant.verification.checks import drops_a_negation, is_meta, names_a_stranger
+from gdpr_assistant.verification.checks import counts_a_stranger, drops_a_negation, is_meta, names_a_stranger
 from gdpr_assistant.verification.claims import (
     DenseFn,
     asks_for_a_quantity,
@@ -277,6 +277,19 @@ def test_a_claim_naming_someone_its_passage_does_not_name_is_unsupported() -> No
     assert names_a_stranger("Consulter le délégué à la protection des données (CNIL) et l'ANSSI.", passage)
 
 
+def test_a_claim_giving_a_count_in_words_its_passage_does_not_give_is_unsupported() -> None:
+    """A count written as a word changed ("trois experts" for "52 experts"): the digit check cannot see it."""
+    passage = "Le groupe d'experts de haut niveau réunit 52 experts ; sa grille a été testée par 350 organisations."
+    question = "Combien d'experts composaient le groupe d'experts de haut niveau ?"
+    assert check("Le groupe réunit 52 experts [1].", [passage], question=question)[1]
+    assert check("Le groupe réunit trois experts [1].", [passage], question=question)[1] == ""
+    # The count in digits or in the same word, or asked with by the question: no stranger.
+    assert not counts_a_stranger("Il faut trois conditions.", "Il faut 3 conditions cumulatives.")
+    assert not counts_a_stranger("Three conditions apply.", "Three conditions apply to legitimate interest.")
+    assert not counts_a_stranger("Les deux phases sont distinctes.", "La phase 1 et la phase 2.",
+                                 question="Que disent les documents des deux phases ?")
+
+
 def test_the_quote_of_a_list_answer_is_the_list_not_its_heading() -> None:
     passage = ("## Le consentement\nLe consentement doit être :\n- libre ;\n- spécifique ;\n- éclairé ;\n"
                "- univoque.\nIl peut être retiré.")
@@ -402,10 +415,10 @@ def test_items_of_a_list_answer_the_question_their_heading_states() -> None:
 
 
 def test_a_sentence_that_goes_on_after_its_citation_is_checked_whole() -> None:
-    v, shown = check("Le texte le dit [2] : le consentement doit être libre, spécifique, éclairé et univoque. "
+    _, shown = check("Le texte le dit [2] : le consentement doit être libre, spécifique, éclairé et univoque. "
                      "La CNIL a reçu les réponses de 9 participants [1].", question=CONSENT)
     assert shown.startswith("Le texte le dit: le consentement doit être libre") and "9 participants" in shown
     # Whole, a sentence about the excerpts is seen as such; its tail alone (": le consentement…") was shown.
-    v, shown = check("Selon l'extrait [2] : le consentement doit être libre, spécifique, éclairé et univoque. "
+    _, shown = check("Selon l'extrait [2] : le consentement doit être libre, spécifique, éclairé et univoque. "
                      "La CNIL a reçu les réponses de 9 participants [1].", question=CONSENT)
     assert shown == "La CNIL a reçu les réponses de 9 participants [1]."

@@ -1,5 +1,5 @@
 """Checks of meaning that word overlap misses: restatements, talk about the excerpts, dropped negations,
-premises taken from the question, names the passage does not give, connectives."""
+premises taken from the question, names and counts the passage does not give, connectives."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from gdpr_assistant.text.sentences import sentences
-from gdpr_assistant.text.words import rarity_weights, tokenize
+from gdpr_assistant.text.words import fold, rarity_weights, tokenize
 from gdpr_assistant.verification.claims import numbers
 
 
@@ -72,6 +72,28 @@ def names_a_stranger(claim: str, passage: str, question: str = "") -> bool:
         if words and not set(words) <= known:
             return True
     return False
+
+
+# Counts written as words, folded, with their value: "trois experts" for a passage's "52 experts" is a figure
+# change that the digit check cannot see. Not "un"/"une"/"one" (articles, pronouns) nor "neuf" (also "new").
+_COUNTS = {
+    "deux": "2", "trois": "3", "quatre": "4", "cinq": "5", "six": "6", "sept": "7", "huit": "8", "dix": "10",
+    "onze": "11", "douze": "12", "treize": "13", "quatorze": "14", "quinze": "15", "seize": "16", "vingt": "20",
+    "trente": "30", "quarante": "40", "cinquante": "50", "soixante": "60", "cent": "100", "cents": "100",
+    "mille": "1000", "two": "2", "three": "3", "four": "4", "five": "5", "seven": "7", "eight": "8", "nine": "9",
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+    "sixteen": "16", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+    "hundred": "100", "thousand": "1000",
+}
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def counts_a_stranger(claim: str, passage: str, question: str = "") -> bool:
+    """The claim gives a count in words ("trois experts") that its passage states neither in words nor in
+    digits, and the question does not ask with it."""
+    said = set(_WORD.findall(fold(passage + " " + question)))
+    figures = numbers(passage) | numbers(question)
+    return any(w in _COUNTS and w not in said and _COUNTS[w] not in figures for w in _WORD.findall(fold(claim)))
 
 
 def _spells_out(acronym: str, before: str) -> bool:

@@ -18,6 +18,7 @@ from gdpr_assistant.settings import TrustSettings
 from gdpr_assistant.text.markup import plain
 from gdpr_assistant.text.words import tokenize
 from gdpr_assistant.verification.checks import (
+    counts_a_stranger,
     drops_a_negation,
     echoes_a_restriction,
     is_connective,
@@ -85,7 +86,8 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
         if claim.support[i] >= t.support_threshold and not ev.crosses(i) and (
                 drops_a_negation(claim.text, ev.passages[i], ev.idf)
                 or echoes_a_restriction(claim.text, ev.passages[i], ev.question, ev.idf)
-                or names_a_stranger(claim.text, ev.passages[i], ev.question)):
+                or names_a_stranger(claim.text, ev.passages[i], ev.question)
+                or counts_a_stranger(claim.text, ev.passages[i], ev.question)):
             claim.support[i] = 0.0
     cited_ok = [n - 1 for n in claim.cited
                 if 1 <= n <= len(ev.passages) and claim.support[n - 1] >= t.support_threshold]

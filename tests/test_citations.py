@@ -12,7 +12,13 @@ import pytest
 
 from gdpr_assistant.drafting.prompt import NOT_COVERED
 from gdpr_assistant.settings import TrustSettings
-from gdpr_assistant.verification.checks import counts_a_stranger, drops_a_negation, is_meta, names_a_stranger
+from gdpr_assistant.verification.checks import (
+    counts_a_stranger,
+    drops_a_negation,
+    is_meta,
+    names_a_stranger,
+    overstates,
+)
 from gdpr_assistant.verification.claims import (
     DenseFn,
     asks_for_a_quantity,
@@ -175,8 +181,8 @@ def test_restating_the_question_is_not_an_answer() -> None:
 
 
 def test_rare_words_weigh_more_than_common_ones() -> None:
-    idf = {"cnil": 0.1, "don": 0.1, "particip": 0.1, "delegu": 5.0, "design": 5.0, "obligatoir": 3.0}
-    claim = "La CNIL rend obligatoire la désignation d'un délégué pour les participants"
+    idf = {"cnil": 0.1, "don": 0.1, "particip": 0.1, "delegu": 5.0, "design": 5.0, "recommand": 3.0}
+    claim = "La CNIL recommande la désignation d'un délégué pour les participants"
     plain = lexical_support(claim, PASSAGES[0])
     weighted = lexical_support(claim, PASSAGES[0], idf)
     assert weighted < 0.2 < plain
@@ -288,6 +294,25 @@ def test_a_claim_giving_a_count_in_words_its_passage_does_not_give_is_unsupporte
     assert not counts_a_stranger("Three conditions apply.", "Three conditions apply to legitimate interest.")
     assert not counts_a_stranger("Les deux phases sont distinctes.", "La phase 1 et la phase 2.",
                                  question="Que disent les documents des deux phases ?")
+
+
+def test_a_claim_stronger_than_its_passage_is_unsupported() -> None:
+    """Modality strengthened (bench/claims_bench.py's modality_change): an obligation, a rule for all, a certainty
+    or a thing done where the passage has no word of that kind."""
+    passage = ("Les scientifiques de l'Inserm sont encouragés à développer l'utilisation de données synthétiques. "
+               "La majorité de ces recommandations restent valables pour l'ensemble des systèmes d'IA.")
+    assert check("Les scientifiques de l'Inserm sont encouragés à utiliser des données synthétiques [1].",
+                 [passage])[1]
+    assert check("Les scientifiques de l'Inserm sont tenus d'utiliser des données synthétiques [1].",
+                 [passage])[1] == ""
+    assert overstates("Les données synthétiques réduisent certainement les risques.", passage)
+    assert overstates("Inserm has already made synthetic data available.", passage)
+    # Said by the passage in other words, or in the other language, or asked by the question: not stronger.
+    assert not overstates("These recommendations apply to all AI systems.", passage)
+    assert not overstates("Platforms must never receive sensitive data.", "Ces plateformes ne doivent en aucun cas "
+                          "être utilisées avec des données sensibles.")
+    assert not overstates("Oui, elles doivent l'être.", passage, question="Les données doivent-elles être "
+                          "synthétiques ?")
 
 
 def test_the_quote_of_a_list_answer_is_the_list_not_its_heading() -> None:

@@ -96,6 +96,38 @@ def counts_a_stranger(claim: str, passage: str, question: str = "") -> bool:
     return any(w in _COUNTS and w not in said and _COUNTS[w] not in figures for w in _WORD.findall(fold(claim)))
 
 
+# Words that make a statement stronger, by kind, in both languages (folded): an obligation, a rule for all, a
+# certainty or an exclusivity, something done already. A claim that uses one where its passage has no word of
+# its kind turns "encouragés" into "tenus", "une partie" into "l'ensemble", "peut s'expliquer" into "s'explique
+# avec certitude", "travaille à la mise à disposition" into "has already made available". Each kind: the words
+# that make a claim stronger, then the further words by which a passage says as much ("l'ensemble des SIA" for
+# "all AI systems", "nécessitent" for "requires", "besoin" for "the need to").
+_STRONG = {
+    "obligation": ({"doit", "doivent", "devra", "devront", "obligatoire", "obligatoires", "obligatoirement",
+                    "oblige", "obligee", "obliges", "obligees", "tenu", "tenue", "tenus", "tenues", "impose",
+                    "imposee", "imposes", "imposent", "exige", "exigee", "exigent", "requis", "requise",
+                    "necessaire", "necessaires", "faut", "imperatif", "imperative", "must", "mandatory", "required",
+                    "requires", "require", "obligatory", "obliged", "compulsory", "necessary", "shall"},
+                   {"obligation", "obligations", "exigence", "exigences", "necessite", "necessitent", "implique",
+                    "impliquent", "besoin", "convient", "need", "needs", "duty", "requirement", "requirements"}),
+    "all": ({"tous", "toutes", "chaque", "systematique", "systematiquement", "toujours", "all", "every", "each",
+             "always", "systematic", "systematically"},
+            {"tout", "toute", "ensemble", "quel", "quelle", "quels", "quelles", "any", "whatever", "whole", "entire"}),
+    "certainty": ({"certitude", "certainement", "forcement", "necessairement", "assurement", "seul", "seule",
+                   "seuls", "seules", "uniquement", "exclusivement", "certainly", "definitely", "necessarily",
+                   "surely", "only", "solely", "exclusively", "sole"}, set()),
+    "already": ({"deja", "already"}, set()),
+}
+
+
+def overstates(claim: str, passage: str, question: str = "") -> bool:
+    """The claim makes an obligation, a rule for all, a certainty or a thing done of what its passage (and the
+    question) says with no word of that kind: a modality strengthened, which word overlap cannot see."""
+    said = set(_WORD.findall(fold(passage + " " + question)))
+    words = set(_WORD.findall(fold(claim)))
+    return any(words & strong and not said & (strong | also) for strong, also in _STRONG.values())
+
+
 def _spells_out(acronym: str, before: str) -> bool:
     """An abbreviation in parentheses right after the words it abbreviates ("systèmes d'intelligence artificielle
     (SIA)", "délégué à la protection des données (DPD)"): it names nothing new."""

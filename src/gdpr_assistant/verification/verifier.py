@@ -26,6 +26,7 @@ from gdpr_assistant.verification.checks import (
     is_meta,
     is_restatement,
     names_a_stranger,
+    overstates,
 )
 from gdpr_assistant.verification.claims import (
     Claim,
@@ -88,6 +89,8 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
                 or echoes_a_restriction(claim.text, ev.passages[i], ev.question, ev.idf)
                 or names_a_stranger(claim.text, ev.passages[i], ev.question)
                 or counts_a_stranger(claim.text, ev.passages[i], ev.question)):
+            claim.support[i] = 0.0
+        if claim.support[i] >= t.support_threshold and overstates(claim.text, ev.passages[i], ev.question):
             claim.support[i] = 0.0
     cited_ok = [n - 1 for n in claim.cited
                 if 1 <= n <= len(ev.passages) and claim.support[n - 1] >= t.support_threshold]

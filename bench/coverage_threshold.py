@@ -8,13 +8,19 @@ floor moved. Per floor: key points over answerable questions, refusals and quote
 not answer that get an answer, false premises handled (as bench/../harness.py counts them), citation precision.
 
     ASK_MIN_ANSWER_COVERAGE=0 ask eval FILE --out floor0.json     # and the same without the variable
-    .venv/bin/python bench/coverage_threshold.py --current in-use.json --open floor0.json [--split calib]
+    .venv/bin/python bench/coverage_threshold.py --current in-use.json --open floor0.json [--changed]
+
+With ``--judge LOW,HIGH`` the written answers of ``--open`` whose coverage is in [LOW, HIGH) are put to the judge
+model as the pipeline's relevance check puts them (``judge_quote``: does this text answer the question?), and
+their log-odds are listed with what each answer is worth (key points, or a question the corpus does not answer):
+whether the judge separates the answers a coverage floor cannot.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +58,7 @@ def main() -> None:
     ap.add_argument("--in-use", type=float, default=0.25)
     ap.add_argument("--floors", default="0,0.05,0.1,0.12,0.15,0.18,0.2,0.22,0.25")
     ap.add_argument("--changed", action="store_true", help="list the items a floor below the one in use changes")
+    ap.add_argument("--judge", help="LOW,HIGH: judge the written answers whose coverage is in this band")
     args = ap.parse_args()
     load = lambda paths: {i["id"]: i for p in paths for i in json.loads(p.read_text())["items"]}  # noqa: E731
     current, open_ = load(args.current), load(args.open)
@@ -76,6 +83,36 @@ def main() -> None:
                 print(f"\n{i} {open_[i]['type']} coverage {cov:.2f}: key points {sum(was.values())} -> "
                       f"{sum(kp.values())} of {len(kp)}; was {current[i]['kind']}{' refused' * current[i]['refused']}"
                       f"\n  Q: {open_[i]['question']}\n  A: {open_[i]['answer'][:400]}")
+    if args.judge:
+        low, high = (float(x) for x in args.judge.split(","))
+        band = [open_[i] for i in open_ if open_[i].get("coverage") is not None and low <= open_[i]["coverage"] < high
+                and not open_[i]["refused"] and open_[i]["kind"] == "answer"]
+        print(f"\n{len(band)} written answers with coverage in [{low}, {high}):\n")
+        print("| item | type | coverage | judge log-odds | key points | answer |")
+        print("|---|---|---|---|---|---|")
+        for item, margin in zip(band, judged(band), strict=True):
+            kp = item.get("key_points") or {}
+            worth = f"{sum(kp.values())}/{len(kp)}" if kp else "–"
+            text = item["answer"][:90].replace("\n", " ").replace("|", "/")
+            print(f"| {item['id']} | {item['type']} | {item['coverage']:.2f} | {margin:+.2f} | {worth} | {text} |")
+
+
+def judged(items: list[dict[str, Any]]) -> list[float]:
+    """The judge's log-odds that each written answer (without its completion block) answers its question."""
+    import gdpr_assistant  # noqa: F401  (offline switches first)
+    from gdpr_assistant.answer.pipeline import _CITATION
+    from gdpr_assistant.assistant import Assistant
+    from gdpr_assistant.settings import get_settings
+    from gdpr_assistant.text.markup import plain
+    from gdpr_assistant.verification.judge import judge_quote
+
+    judge = Assistant(get_settings()).snapshot().models.judge()
+    assert judge is not None
+    out = []
+    for item in items:
+        text = re.split(r"\n\n(?:La même liste|The same list|Le passage cité|The cited passage)", item["answer"])[0]
+        out.append(judge_quote(judge, item["question"], plain(_CITATION.sub("", text)), item["lang"]))
+    return out
 
 
 if __name__ == "__main__":

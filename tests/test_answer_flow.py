@@ -123,6 +123,33 @@ def test_a_failed_draft_gives_way_to_a_quote_only_when_the_judge_says_yes(
         assert len(judge.judgements) == 2 and answer.excerpt_margin == margin < t.quote_excerpt_judge_min
 
 
+@pytest.mark.parametrize("says_yes", [True, False])
+def test_an_answer_holding_less_of_the_question_than_a_quote_must_is_judged_as_a_quote_is(
+        make: Callable[..., Assistant], built: Built, says_yes: bool) -> None:
+    # Every answer is below the quotes' share here (1.01): the judge decides, at the quotes' bar.
+    t = built.settings.trust
+    margin = t.quote_judge_min + (0.5 if says_yes else -0.5)
+    draft = citing("Le AI HLEG comptait 52 experts [{h}].", h=HLEG)
+    judge = FakeBackend(judgement=margin, name="judge")
+    answer, _ = ask(make(FakeBackend(draft), judge, min_answer_coverage=0.0, min_question_coverage=1.01), HLEG_Q)
+    assert answer.coverage is not None and 0.0 < answer.coverage < 1.01
+    # The first judgement is the written answer's, asked as a quote's is: does this text answer the question?
+    assert judge.judged()[0].startswith(f"Question : {HLEG_Q}\nPassage : « Le AI HLEG comptait 52 experts. »")
+    assert answer.relevance_margin == margin
+    if says_yes:
+        assert not answer.refused and answer.kind == "answer" and answer.answer == "Le AI HLEG comptait 52 experts [1]."
+        assert len(judge.judgements) == 1
+    else:
+        assert answer.refused and answer.refusal_reason.startswith("the judge finds the answer off the question")
+    # Without a judge such an answer is not shown, as when that share was the written answer's floor.
+    answer, _ = ask(make(FakeBackend(draft), None, min_answer_coverage=0.0, min_question_coverage=1.01), HLEG_Q)
+    assert answer.refused and answer.refusal_reason.startswith("the answer and its quotes do not address")
+    # An answer above the quotes' share is not judged.
+    judge = FakeBackend(judgement=margin, name="judge")
+    answer, _ = ask(make(FakeBackend(draft), judge, min_answer_coverage=0.0, min_question_coverage=0.0), HLEG_Q)
+    assert not answer.refused and judge.judgements == [] and answer.relevance_margin is None
+
+
 @pytest.mark.parametrize(("judge_size", "escalate", "written_again"), [(2, True, True), (1, True, False),
                                                                         (2, False, False)])
 def test_only_a_larger_judge_writes_a_failed_draft_again(make: Callable[..., Assistant], judge_size: int,

@@ -313,6 +313,11 @@ def test_a_claim_stronger_than_its_passage_is_unsupported() -> None:
                           "être utilisées avec des données sensibles.")
     assert not overstates("Oui, elles doivent l'être.", passage, question="Les données doivent-elles être "
                           "synthétiques ?")
+    # A slide's instruction is an obligation: a line that opens on an infinitive.
+    slide = "## Limiter la conservation\n\n**Effectuer** une nouvelle sélection des données entre les deux phases."
+    assert not overstates("Une nouvelle sélection des données doit être effectuée entre les deux phases.", slide)
+    assert overstates("Une nouvelle sélection des données doit être effectuée.", "Entre les deux phases, une "
+                      "nouvelle sélection des données est possible.")
 
 
 def test_the_quote_of_a_list_answer_is_the_list_not_its_heading() -> None:

@@ -155,7 +155,8 @@ class TrustSettings(_Section):
     # question's words: its sentences are faithful to the passages but about something else ("CNIL [1].").
     # Set on the question sets' calibration half (bench/coverage_threshold.py): every floor from 0.05 to 0.15
     # gives the same key points (0.362) and unanswerable questions shown (8 of 20), 0.25 (set on dev) refused
-    # or quoted correct answers (0.316); below 0.05 are the bare labels. The middle of that range.
+    # or quoted correct answers (0.316); below 0.05 are the bare labels. The middle of that range. An answer
+    # below min_question_coverage (the share a quote must hold) is also judged as a quote is (quote_judge_min).
     min_answer_coverage: float = 0.10
     # A quote shown in place of a failed draft must hold at least this share of the question (quotes.py).
     min_question_coverage: float = 0.25

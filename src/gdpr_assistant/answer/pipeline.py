@@ -216,14 +216,22 @@ class AnswerPipeline:
 
     def _irrelevant(self, snap: Snapshot, asked: _Asked, draft: DraftVerifier) -> str:
         """Why a verified answer is not shown after all: the judge finds it does not answer the question (faithful
-        sentences about something else, as an out-of-corpus question gets). "" when it does, or when unchecked."""
+        sentences about something else, as an out-of-corpus question gets). "" when it does, or when unchecked.
+
+        An answer holding less of the question than a quote must (min_question_coverage) is judged as a quote
+        is, at the quote's bar: below that share, word overlap no longer tells a terse correct answer ("Ollama
+        [1].", a list of bare items) from a faithful fragment about something else. Without a judge it is not
+        shown, as when that share was the written answer's floor."""
         t = self.settings.trust
-        judge = snap.models.judge() if t.relevance_check else None
+        low = draft.coverage is not None and draft.coverage < t.min_question_coverage
+        judge = snap.models.judge() if t.relevance_check or low else None
         if judge is None:
-            return ""
+            return f"the answer and its quotes do not address the question ({draft.coverage:.2f})" if low else ""
         answer = plain(_CITATION.sub("", draft.text))
+        t0 = time.perf_counter()
         asked.trace.relevance_margin = judge_quote(judge, asked.query, answer, asked.lang)
-        if asked.trace.relevance_margin < t.relevance_min:
+        asked.trace.timings["judge_s"] = round(asked.trace.timings["judge_s"] + time.perf_counter() - t0, 3)
+        if asked.trace.relevance_margin < (t.quote_judge_min if low else t.relevance_min):
             return f"the judge finds the answer off the question ({asked.trace.relevance_margin:+.2f})"
         return ""
 
@@ -390,7 +398,7 @@ class AnswerPipeline:
                     return excerpt
             return None
         finally:
-            trace.timings["judge_s"] = round(time.perf_counter() - t0, 3)
+            trace.timings["judge_s"] = round(trace.timings["judge_s"] + time.perf_counter() - t0, 3)
 
     def escalates(self, snap: Snapshot) -> bool:
         return self.settings.trust.escalate and snap.models.judge_is_larger()

@@ -120,10 +120,18 @@ _STRONG = {
 }
 
 
+# A line that opens on an infinitive ("Prévoir des mesures…", "**Effectuer** une nouvelle sélection…") is an
+# instruction: a slide's way of saying "il faut". (Not the frequent words of those endings that are no verbs.)
+_INSTRUCTION = re.compile(r"^[\s>*•▪➢#–-]*(?:\d+[.)]\s*)?\**(?!(?:Entre|Autre|Notre|Votre|Titre|Premier|Dernier|"
+                          r"Cadre|Nombre|Membre|Ordre|Fichier|Dossier)\b)[A-ZÀ-Ý][a-zà-ÿ]+(?:er|ir|re)\b", re.MULTILINE)
+
+
 def overstates(claim: str, passage: str, question: str = "") -> bool:
     """The claim makes an obligation, a rule for all, a certainty or a thing done of what its passage (and the
     question) says with no word of that kind: a modality strengthened, which word overlap cannot see."""
     said = set(_WORD.findall(fold(passage + " " + question)))
+    if _INSTRUCTION.search(passage):
+        said.add("obligation")
     words = set(_WORD.findall(fold(claim)))
     return any(words & strong and not said & (strong | also) for strong, also in _STRONG.values())
 

@@ -144,6 +144,14 @@ def test_an_answer_holding_less_of_the_question_than_a_quote_must_is_judged_as_a
     # Without a judge such an answer is not shown, as when that share was the written answer's floor.
     answer, _ = ask(make(FakeBackend(draft), None, min_answer_coverage=0.0, min_question_coverage=1.01), HLEG_Q)
     assert answer.refused and answer.refusal_reason.startswith("the answer and its quotes do not address")
+    # A larger judge (--fast) would write again: the small model's answer of that band gives way to the judge's
+    # draft, itself judged (quotes are rejected here, so the draft is what answers).
+    def margin_of(j: object) -> float:
+        return margin if "Passage : « Le AI HLEG comptait" in str(j) else -10.0
+    large = FakeBackend(draft, judgement=margin_of, name="large", size=2)
+    answer, _ = ask(make(FakeBackend(draft), large, min_answer_coverage=0.0, min_question_coverage=1.01), HLEG_Q)
+    assert len(large.requests) == 1 and answer.relevance_margin == margin
+    assert answer.kind == "escalated" if says_yes else answer.refused
     # An answer above the quotes' share is not judged.
     judge = FakeBackend(judgement=margin, name="judge")
     answer, _ = ask(make(FakeBackend(draft), judge, min_answer_coverage=0.0, min_question_coverage=0.0), HLEG_Q)

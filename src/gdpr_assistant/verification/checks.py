@@ -1,5 +1,6 @@
 """Checks of meaning that word overlap misses: restatements, talk about the excerpts, dropped negations,
-premises taken from the question, names and counts the passage does not give, connectives."""
+premises taken from the question, names and counts the passage does not give, claims stronger than their
+passage, connectives."""
 
 from __future__ import annotations
 

@@ -90,6 +90,7 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
                 or names_a_stranger(claim.text, ev.passages[i], ev.question)
                 or counts_a_stranger(claim.text, ev.passages[i], ev.question)):
             claim.support[i] = 0.0
+        # Its word lists hold both languages: it runs across languages too ("must" stands on "doivent").
         if claim.support[i] >= t.support_threshold and overstates(claim.text, ev.passages[i], ev.question):
             claim.support[i] = 0.0
     cited_ok = [n - 1 for n in claim.cited

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from gdpr_assistant.text.sentences import sentences
 from gdpr_assistant.text.words import fold, rarity_weights, tokenize
-from gdpr_assistant.verification.claims import numbers
+from gdpr_assistant.verification.claims import COUNT_WORDS, numbers
 
 
 def is_restatement(text: str, question: str) -> bool:
@@ -75,17 +75,6 @@ def names_a_stranger(claim: str, passage: str, question: str = "") -> bool:
     return False
 
 
-# Counts written as words, folded, with their value: "trois experts" for a passage's "52 experts" is a figure
-# change that the digit check cannot see. Not "un"/"une"/"one" (articles, pronouns) nor "neuf" (also "new").
-_COUNTS = {
-    "deux": "2", "trois": "3", "quatre": "4", "cinq": "5", "six": "6", "sept": "7", "huit": "8", "dix": "10",
-    "onze": "11", "douze": "12", "treize": "13", "quatorze": "14", "quinze": "15", "seize": "16", "vingt": "20",
-    "trente": "30", "quarante": "40", "cinquante": "50", "soixante": "60", "cent": "100", "cents": "100",
-    "mille": "1000", "two": "2", "three": "3", "four": "4", "five": "5", "seven": "7", "eight": "8", "nine": "9",
-    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
-    "sixteen": "16", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
-    "hundred": "100", "thousand": "1000",
-}
 _WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -94,7 +83,8 @@ def counts_a_stranger(claim: str, passage: str, question: str = "") -> bool:
     digits, and the question does not ask with it."""
     said = set(_WORD.findall(fold(passage + " " + question)))
     figures = numbers(passage) | numbers(question)
-    return any(w in _COUNTS and w not in said and _COUNTS[w] not in figures for w in _WORD.findall(fold(claim)))
+    return any(w in COUNT_WORDS and w not in said and COUNT_WORDS[w] not in figures
+               for w in _WORD.findall(fold(claim)))
 
 
 # Words that make a statement stronger, by kind, in both languages (folded): an obligation, a rule for all, a

@@ -78,12 +78,20 @@ def without_enumerator(text: str) -> str:
 _QUANTITY_QUESTION = re.compile(
     r"\bcombien\b(?!\s+de\s+temps)|\bquel(?:le)?s?\s+(?:montant|nombre|somme|pourcentage|quantite)\b"
     r"|\bhow\s+(?:many|much)\b(?!\s+time)|\bwhat\s+(?:amount|number|percentage|share)\b")
-# Number words, folded; not "un"/"une"/"one", which are mostly articles and pronouns.
-_NUMBER_WORD = re.compile(
-    r"\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante"
-    r"|soixante|cents?|mille|millions?|milliards?|dizaines?|centaines?|milliers?|moitie|two|three|four|five"
-    r"|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundreds?|thousands?|billions?"
-    r"|dozens?|half)\b")
+# Counts written as words, folded, with their value (a claim's "trois experts" must match the passage's words or
+# digits: verification/checks.py). Not "un"/"une"/"one" (articles, pronouns) nor "neuf" (also "new").
+COUNT_WORDS = {
+    "deux": "2", "trois": "3", "quatre": "4", "cinq": "5", "six": "6", "sept": "7", "huit": "8", "dix": "10",
+    "onze": "11", "douze": "12", "treize": "13", "quatorze": "14", "quinze": "15", "seize": "16", "vingt": "20",
+    "trente": "30", "quarante": "40", "cinquante": "50", "soixante": "60", "cent": "100", "cents": "100",
+    "mille": "1000", "two": "2", "three": "3", "four": "4", "five": "5", "seven": "7", "eight": "8", "nine": "9",
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+    "sixteen": "16", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+    "hundred": "100", "thousand": "1000",
+}
+# A figure in words: a count, or a magnitude or share ("des milliers", "la moitié"), which states an amount too.
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(COUNT_WORDS) + r"|neuf|millions?|milliards?|dizaines?|centaines?"
+                          r"|milliers?|moitie|hundreds?|thousands?|billions?|dozens?|half)\b")
 _CITATION_MARK = re.compile(r"\[\d+\]")
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 
+from gdpr_assistant.answer.asked import Asked, Trace
 from gdpr_assistant.answer.documents import by_document, write_per_document
 from gdpr_assistant.drafting.prompt import DOCUMENT_NOTE, LIST_NOTE, NOT_COVERED, answer_grammar, build_messages
 from gdpr_assistant.energy import Meter
 from gdpr_assistant.index.embedding import Embedder
 from gdpr_assistant.intake import harm
 from gdpr_assistant.intake import question as safety
-from gdpr_assistant.intake.shape import Shape, question_shape
+from gdpr_assistant.intake.shape import question_shape
 from gdpr_assistant.library import Library
 from gdpr_assistant.models.backend import Generation, GenerationStats, Message, ModelBackend, Models
 from gdpr_assistant.purpose import PurposeRequest, answer_text, draft_purpose, is_draft_request
@@ -71,53 +71,6 @@ class Snapshot:
         return self._library.index_warnings(lang)
 
 
-@dataclass
-class _Trace:
-    """What one answer measured on its way, for the Answer's timings, margins and energy."""
-
-    meter: Meter
-    reading: tuple[float, int] = (0.0, 0)
-    t0: float = field(default_factory=time.perf_counter)
-    timings: dict[str, float | int] = field(default_factory=lambda: {
-        "retrieval_s": 0.0, "ttft_s": 0.0, "total_s": 0.0, "prompt_tokens": 0, "completion_tokens": 0,
-        "judge_s": 0.0})
-    refusal_margin: float | None = None
-    quote_margin: float | None = None
-    excerpt_margin: float | None = None
-    relevance_margin: float | None = None
-    coverage: float | None = None
-
-    def __post_init__(self) -> None:
-        self.reading = self.meter.start()
-
-
-@dataclass
-class _Asked:
-    question: str  # as cleaned
-    query: str  # what retrieval, the prompt and the checks read: a follow-up joined to the previous question
-    lang: str
-    warnings: list[str]
-    trace: _Trace
-    model: str
-    notice: str = ""  # said before the answer: the question's premise is not in the documents
-    shape: Shape = "fact"  # what the question asks for: a fact, a list, what several sources say
-
-    listing: bool = False  # a list question answered in lines (settings.answer.list_prompt)
-
-    def finish(self, text: str, refused: bool, hits: list[Hit], reason: str, cites: list[Citation] | None = None,
-               dropped: list[str] | None = None, raw: str = "", kind: AnswerKind = "answer") -> Answer:
-        t = self.trace
-        t.timings["total_s"] = round(time.perf_counter() - t.t0, 3)
-        if self.notice:
-            text = f"{self.notice}\n\n{text}"
-        return Answer(question=self.question, answer=text, refused=refused, lang=self.lang, citations=cites or [],
-                      passages=hits, model=self.model, timings=t.timings, warnings=self.warnings,
-                      dropped=dropped or [], raw=raw, refusal_reason=reason, refusal_margin=t.refusal_margin,
-                      quote_margin=t.quote_margin, excerpt_margin=t.excerpt_margin,
-                      relevance_margin=t.relevance_margin, coverage=t.coverage, kind=kind,
-                      energy=t.meter.stop(t.reading))
-
-
 class AnswerPipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -127,10 +80,10 @@ class AnswerPipeline:
             lang: str | None = None) -> Iterator[str | Answer]:
         """Yield verified answer text as each sentence is checked, then the final :class:`Answer`."""
         s = self.settings
-        trace = _Trace(self.meter)
+        trace = Trace(self.meter)
         question = safety.clean_question(question, s.answer.max_question_chars)
         lang = lang if lang in ("fr", "en") else detect_language(question)
-        asked = _Asked(question, question, lang, safety.question_warnings(question, lang), trace, snap.models.name)
+        asked = Asked(question, question, lang, safety.question_warnings(question, lang), trace, snap.models.name)
 
         declined = self._declined(snap, asked)
         if declined is not None:
@@ -190,7 +143,7 @@ class AnswerPipeline:
         yield from self._instead(snap, asked, hits, passages, messages, draft, reason, stats)
 
     # -- stages ------------------------------------------------------------------------------------------------
-    def _declined(self, snap: Snapshot, asked: _Asked) -> Answer | None:
+    def _declined(self, snap: Snapshot, asked: Asked) -> Answer | None:
         """A request the assistant does not serve, whatever the corpus says: a question in another language,
         someone's personal contact details, help to harm people or evade the law (intake/)."""
         foreign = language_of(asked.question)
@@ -214,7 +167,7 @@ class AnswerPipeline:
                                     f"{margin:+.2f})", kind="declined")
         return None
 
-    def _irrelevant(self, snap: Snapshot, asked: _Asked, draft: DraftVerifier, last: bool = True) -> str:
+    def _irrelevant(self, snap: Snapshot, asked: Asked, draft: DraftVerifier, last: bool = True) -> str:
         """Why a verified answer is not shown after all: the judge finds it does not answer the question (faithful
         sentences about something else, as an out-of-corpus question gets). "" when it does, or when unchecked.
 
@@ -239,7 +192,7 @@ class AnswerPipeline:
             return f"the judge finds the answer off the question ({asked.trace.relevance_margin:+.2f})"
         return ""
 
-    def _premise_unsupported(self, snap: Snapshot, asked: _Asked, hits: Sequence[Hit]) -> Premise | None:
+    def _premise_unsupported(self, snap: Snapshot, asked: Asked, hits: Sequence[Hit]) -> Premise | None:
         t = self.settings.trust
         found = premise_of(asked.question) if t.premise_check else None
         judge = snap.models.judge() if found else None
@@ -249,7 +202,7 @@ class AnswerPipeline:
                    for h in hits[:t.premise_passages]]
         return found if unsupported(found, windows, judge, asked.lang, t.premise_min) else None
 
-    def _purpose(self, snap: Snapshot, asked: _Asked) -> Iterator[str | Answer]:
+    def _purpose(self, snap: Snapshot, asked: Asked) -> Iterator[str | Answer]:
         """A purpose statement to draft: the program's Fiche 2 checklist answers it, not free generation."""
         statement = draft_purpose(PurposeRequest(description=asked.question, lang=asked.lang), snap.retriever,
                                   snap.titles, snap.models.answerer(), self.settings)
@@ -261,7 +214,7 @@ class AnswerPipeline:
         answer.warnings += [w for w in statement.warnings if w not in answer.warnings]
         yield answer
 
-    def _retrieve(self, snap: Snapshot, asked: _Asked, k: int) -> list[Hit]:
+    def _retrieve(self, snap: Snapshot, asked: Asked, k: int) -> list[Hit]:
         hits = snap.retriever.search(asked.query, k)
         asked.warnings += [w for w in snap.index_warnings(asked.lang) if w not in asked.warnings]
         # A passage that gives the assistant orders (prompt injection in a user's file) stays visible in search
@@ -314,7 +267,7 @@ class AnswerPipeline:
             yield from draft.feed(delta)
         yield from draft.close()
 
-    def _complete(self, snap: Snapshot, asked: _Asked, draft: DraftVerifier) -> Iterator[str]:
+    def _complete(self, snap: Snapshot, asked: Asked, draft: DraftVerifier) -> Iterator[str]:
         """The items of a cited list that a list question's verified answer leaves out, quoted and cited."""
         t = self.settings.trust
         # Across languages an item counts as given at the similarity where a claim counts as supported.
@@ -324,7 +277,7 @@ class AnswerPipeline:
         if block:
             yield block
 
-    def _instead(self, snap: Snapshot, asked: _Asked, hits: list[Hit], passages: list[Passage],
+    def _instead(self, snap: Snapshot, asked: Asked, hits: list[Hit], passages: list[Passage],
                  messages: list[Message], draft: DraftVerifier, reason: str,
                  stats: GenerationStats) -> Iterator[str | Answer]:
         """The draft failed: a judged quote in its place, else the judge's own draft (when it is larger), else a
@@ -365,7 +318,7 @@ class AnswerPipeline:
                         text=p.text, passage_id=p.id)
         yield asked.finish(text, False, hits, reason, [cite], draft.dropped, draft.raw, kind="extract")
 
-    def _written(self, snap: Snapshot, asked: _Asked, hits: list[Hit], passages: list[Passage],
+    def _written(self, snap: Snapshot, asked: Asked, hits: list[Hit], passages: list[Passage],
                  draft: DraftVerifier, reason: str, kind: AnswerKind) -> Answer:
         spans = draft.spans()
         cites = [Citation(n=n, doc=passages[src].doc, title=snap.titles.get(passages[src].doc, passages[src].doc),
@@ -378,7 +331,7 @@ class AnswerPipeline:
         return answer
 
     def quote_instead(self, snap: Snapshot, question: str, passages: Sequence[str], lang: str,
-                      trace: _Trace) -> quotes.Extract | None:
+                      trace: Trace) -> quotes.Extract | None:
         """What to show in place of a draft that failed verification, or None (refuse): the passage sentence
         that best covers the question if the judge accepts it, else the best excerpt (a run of lines) if the
         judge says yes to it (its own, stricter threshold: see settings)."""

@@ -21,6 +21,7 @@ from gdpr_assistant.index.embedding import Embedder
 from gdpr_assistant.models.backend import Message, ModelBackend
 from gdpr_assistant.text.markup import plain
 from gdpr_assistant.types import Answer
+from gdpr_assistant.verification.premise import NOTICE, PROMPT_NOTE
 
 COLLECTIVITES = "cnil-collectivites-ia-environnement-2024.md"
 SANTE = "cnil-ia-sante-defis.md"
@@ -177,6 +178,29 @@ def test_only_a_larger_judge_writes_a_failed_draft_again(make: Callable[..., Ass
     assert answer.raw == f"{NOT_COVERED}\n\nLe AI HLEG comptait 52 experts [{n}]."  # both drafts
     assert answer.refusal_reason == "the model found no answer in the passages"
     assert answer.timings["escalation_s"] >= 0 and answer.citations[0].doc == SANTE
+
+
+@pytest.mark.parametrize("stated", [True, False])
+def test_a_premise_no_passage_states_is_said_first_and_never_stated_as_fact(
+        make: Callable[..., Assistant], stated: bool) -> None:
+    question = "Pourquoi le AI HLEG a-t-il abandonné la grille ALTAI ?"
+    premise = "le AI HLEG a abandonné la grille ALTAI"
+    # The judge finds the premise in no passage (or, in the control, in the best one).
+    judge = FakeBackend(judgement=lambda j: 5.0 if stated else -5.0, name="judge")
+    draft = citing("Le AI HLEG a abandonné la grille ALTAI testée par 350 organisations [{h}].", h=HLEG)
+    model = FakeBackend(draft)
+    answer, shown = ask(make(model, judge, premise_check=True, premise_min=-1.0), question)
+    assert any(f"« {premise} »" in j for j in judge.judged())  # the premise, judged against the passages
+    notice = NOTICE["fr"].format(premise=premise)
+    if stated:  # nothing said first, and the draft's sentence, supported by its words, is shown
+        assert not answer.refused and answer.answer == "Le AI HLEG a abandonné la grille ALTAI testée par 350 " \
+            "organisations [1]." and notice not in model.requests[0].messages[-1]["content"]
+        return
+    # Said before anything else, the model told, and the sentence that states the premise anyway not shown.
+    assert shown.startswith(notice) and answer.answer.startswith(notice)
+    assert PROMPT_NOTE["fr"].format(premise=premise) in model.requests[0].messages[-1]["content"]
+    assert "Le AI HLEG a abandonné la grille ALTAI testée par 350 organisations." in answer.dropped
+    assert "[1]" not in answer.answer.replace(notice, "")
 
 
 def test_a_question_about_a_count_is_refused_without_a_figure_and_nothing_is_shown_before(

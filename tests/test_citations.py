@@ -18,6 +18,7 @@ from gdpr_assistant.verification.checks import (
     is_meta,
     names_a_stranger,
     overstates,
+    states_the_premise,
 )
 from gdpr_assistant.verification.claims import (
     DenseFn,
@@ -348,6 +349,36 @@ def test_a_claim_that_takes_the_questions_premise_for_a_fact_is_unsupported() ->
                         "d'accès ou à la cryptographie [1].", [rule],
                         question="Pour quels développements l'Inserm interdit-il de faire écrire le code par une IA ?")
     assert kept.claims[0].kept and shown.endswith("cryptographie [1].")
+
+
+def test_a_claim_stating_a_premise_no_passage_states_is_not_shown_but_a_correction_is() -> None:
+    # The premise was read off the question and judged absent from every passage (verification/premise.py).
+    # Its words are the passage's (the premise was written from it), so support alone would let it through.
+    passage = ("Selon la CNIL, la durée maximale de conservation des bases d'apprentissage doit être définie au "
+               "regard de la finalité, pour garantir la protection des données ; des participants proposaient cinq "
+               "ans.")
+    premise = "la CNIL a fixé à cinq ans la durée maximale de conservation des bases d'apprentissage"
+    trust = TrustSettings(support_threshold=0.5)
+
+    def shown(draft: str) -> str:
+        v = DraftVerifier(Evidence(passages=[passage], question="", idf={}, trust=trust, premise=premise))
+        return "".join([*v.feed(draft), *v.close()])
+
+    repeat = ("La CNIL a fixé à cinq ans la durée maximale de conservation des bases d'apprentissage pour garantir "
+              "la protection des données [1].")
+    assert states_the_premise(repeat, premise, {}, 0.5) and shown(repeat) == ""
+    # Without the premise the same sentence stands on its passage's words: support alone cannot see it.
+    v = DraftVerifier(Evidence(passages=[passage], question="", idf={}, trust=trust))
+    assert "".join([*v.feed(repeat), *v.close()]) == repeat
+    assert states_the_premise(repeat.replace("cinq", "5"), premise, {}, 0.5)  # the same figure in digits
+    # A correction draws on the same words: it negates the premise, or gives another figure.
+    assert not states_the_premise("La CNIL n'a pas fixé de durée maximale de conservation des bases "
+                                  "d'apprentissage.", premise, {}, 0.5)
+    assert not states_the_premise("La CNIL a fixé à deux ans la durée maximale de conservation des bases "
+                                  "d'apprentissage.", premise, {}, 0.5)
+    # Another statement of the passage stands.
+    other = "La durée maximale de conservation des bases d'apprentissage doit être définie selon la finalité [1]."
+    assert not states_the_premise(other, premise, {}, 0.5) and shown(other) == other
 
 
 def test_a_question_in_the_answer_is_not_a_claim() -> None:

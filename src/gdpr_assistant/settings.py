@@ -200,9 +200,12 @@ class TrustSettings(_Section):
     harm_check: Literal["off", "cued", "always"] = "off"
     harm_min: float = 0.0
     # A question's premise ("Pourquoi la CNIL interdit-elle…") is judged against the best premise_passages
-    # retrieved; below premise_min in all of them the answer says the documents do not state it.
-    premise_check: bool = False
-    premise_min: float = -1.0
+    # retrieved; below premise_min in all of them the answer says the documents do not state it, and no sentence
+    # stating it is shown. premise_min is set on the question sets' calibration half (true premises flagged at
+    # most 3 %, bench/question_checks.py); test half, end to end: false premises handled 14 → 20 of 25, true
+    # premises flagged 0 of 21 (bench/results/premise.md). Only questions of a premise form pay the judgement.
+    premise_check: bool = True
+    premise_min: float = -1.811
     premise_passages: int = 3
     # A verified answer the judge finds off the question (below relevance_min) is not shown: faithful sentences
     # about something else (answers to questions the documents do not cover) are no answer.

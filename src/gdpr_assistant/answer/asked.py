@@ -42,6 +42,7 @@ class Asked:
     trace: Trace
     model: str
     notice: str = ""  # said before the answer: the question's premise is not in the documents
+    premise: str = ""  # that premise: no sentence of the answer may state it
     shape: Shape = "fact"  # what the question asks for: a fact, a list, what several sources say
 
     listing: bool = False  # a list question answered in lines (settings.answer.list_prompt)

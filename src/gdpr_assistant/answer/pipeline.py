@@ -114,12 +114,12 @@ class AnswerPipeline:
         messages = self.prompt_messages(snap, query, hits, lang, LIST_NOTE[lang] if asked.listing else "")
         premise, premise_note = self._premise_unsupported(snap, asked, hits), ""
         if premise is not None:
-            # Said first, and the model is told: a draft that repeats the premise does not pass the checks anyway.
-            asked.notice = NOTICE[lang].format(premise=premise.text)
+            # Said first, and the model is told; a sentence that states the premise anyway is not shown.
+            asked.notice, asked.premise = NOTICE[lang].format(premise=premise.text), premise.text
             premise_note = "\n" + PROMPT_NOTE[lang].format(premise=premise.text)
             messages[-1]["content"] += premise_note
             yield asked.notice
-        draft = self._verifier(snap, passages, query, lang, lead="\n\n" if asked.notice else "")
+        draft = self._verifier(snap, passages, query, lang, lead="\n\n" if asked.notice else "", premise=asked.premise)
         stats = GenerationStats()
         groups = by_document(hits, s.answer.synthesis_documents, s.answer.per_document_passages) \
             if asked.shape == "synthesis" else []
@@ -234,7 +234,7 @@ class AnswerPipeline:
                               idf=snap.retriever.idf, note=note)
 
     def _verifier(self, snap: Snapshot, passages: Sequence[Passage], question: str, lang: str,
-                  lead: str = "") -> DraftVerifier:
+                  lead: str = "", premise: str = "") -> DraftVerifier:
         texts = [p.text for p in passages]
         t = self.settings.trust
         judge = snap.models.judge() if t.claim_judge else None
@@ -250,7 +250,7 @@ class AnswerPipeline:
 
         evidence = Evidence(passages=texts, question=question, idf=snap.retriever.idf, trust=t,
                             dense=sentence_similarity(snap.embedder, texts),
-                            cross=[detect_language(text) != lang for text in texts], entail=entail)
+                            cross=[detect_language(text) != lang for text in texts], entail=entail, premise=premise)
         return DraftVerifier(evidence, lead=lead)
 
     def _write(self, model: ModelBackend, messages: list[Message], draft: DraftVerifier,
@@ -289,7 +289,8 @@ class AnswerPipeline:
             # The last try before refusing: the judge model, larger than the one that wrote the draft (--fast),
             # writes from the same prompt, and the same checks decide.
             t1 = time.perf_counter()
-            second, second_stats = self._verifier(snap, passages, asked.query, asked.lang, lead), GenerationStats()
+            second = self._verifier(snap, passages, asked.query, asked.lang, lead, asked.premise)
+            second_stats = GenerationStats()
             judge = snap.models.judge()
             assert judge is not None
             yield from self._write(judge, messages, second, second_stats, asked.listing)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from gdpr_assistant.text.sentences import sentences
 from gdpr_assistant.text.words import fold, rarity_weights, tokenize
-from gdpr_assistant.verification.claims import COUNT_WORDS, numbers
+from gdpr_assistant.verification.claims import COUNT_WORDS, lexical_support, numbers
 
 
 def is_restatement(text: str, question: str) -> bool:
@@ -191,3 +191,21 @@ def is_connective(text: str, cited: bool = False) -> bool:
     """'Oui.', 'En résumé :': too little content to need (or be checked by) a citation. A short cited item
     ("- Libre [2]") is still checked."""
     return not numbers(text) and len(set(tokenize(text))) < (1 if cited else 2)
+
+
+def _figures(text: str) -> set[str]:
+    """Its figures, a count in words as its digits ("cinq ans" and "5 ans" state the same)."""
+    return numbers(text) | {COUNT_WORDS[w] for w in _WORD.findall(fold(text)) if w in COUNT_WORDS}
+
+
+def states_the_premise(claim: str, premise: str, idf: Mapping[str, float] | None, share: float) -> bool:
+    """The claim asserts a premise of the question that no passage states (verification/premise.py): it holds
+    the premise's figures and ``share`` of its rarity-weighted words, as a passage holds a claim it supports, and
+    no negation the premise lacks. The passage it cites may hold all those words around another statement (the
+    premise was written from the passages), so support cannot see it. A correction is not a repeat: it negates
+    the premise ("n'est pas obligatoire pour tous") or gives other figures ("200 milliards", not "7")."""
+    if not _figures(premise) <= _figures(claim):
+        return False
+    if {m.lower() for m in _NEGATION.findall(claim)} - {m.lower() for m in _NEGATION.findall(premise)}:
+        return False
+    return lexical_support(premise, claim, idf) >= share

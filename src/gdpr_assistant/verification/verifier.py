@@ -27,6 +27,7 @@ from gdpr_assistant.verification.checks import (
     is_restatement,
     names_a_stranger,
     overstates,
+    states_the_premise,
 )
 from gdpr_assistant.verification.claims import (
     Claim,
@@ -56,6 +57,8 @@ class Evidence:
     # The entailment judge: (claim, passage index) -> its log-odds that the passage states the claim. None: the
     # lexical checks alone decide (and sentences stream as the model writes them).
     entail: EntailFn | None = None
+    # A premise of the question the judge found in no passage (premise.py): a claim asserting it is not shown.
+    premise: str = ""
 
     def crosses(self, i: int) -> bool:
         return i < len(self.cross) and self.cross[i]
@@ -66,6 +69,9 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
     t = ev.trust
     if is_restatement(claim.text, ev.question):
         claim.reason = "restates the question"
+        return claim
+    if ev.premise and states_the_premise(claim.text, ev.premise, ev.idf, t.support_threshold):
+        claim.reason = "states the question's premise, which no passage states"
         return claim
     if is_meta(claim.text):
         claim.reason = "talks about the excerpts, not the subject"
@@ -109,7 +115,8 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
 
 # Reasons that settle a claim before any passage is read: the judge is not asked about them.
 _SETTLED = ("restates the question", "talks about the excerpts, not the subject", "a question, not a statement",
-            "a heading or label, not a statement", "connective")
+            "a heading or label, not a statement", "connective", "states the question's premise, which no passage "
+            "states")
 
 
 def judged(claim: Claim, ev: Evidence) -> Claim:

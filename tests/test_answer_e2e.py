@@ -29,6 +29,7 @@ from gdpr_assistant.text.markup import plain
 from gdpr_assistant.types import Answer
 from gdpr_assistant.verification import quotes
 from gdpr_assistant.verification.judge import judge_quote
+from gdpr_assistant.verification.premise import NOTICE
 
 pytestmark = pytest.mark.slow
 
@@ -120,10 +121,10 @@ def test_a_refused_draft_gives_way_to_the_passage_that_answers(assistant: Assist
 
 
 def test_a_failed_fast_draft_is_written_again_by_the_larger_judge(assistant: Assistant) -> None:
-    # With --fast, a draft that fails and has no quote in its place goes to the 1.5B judge, which writes from
-    # the same prompt under the same checks. The 0.5B is made to refuse (the refusal bias cannot do it alone:
-    # it would bind the 1.5B as well) by a scripted stand-in of its size; the quotes are made to fail; the 1.5B,
-    # its judgements and the checks are real.
+    # With --fast, a draft that fails goes to the 1.5B judge, which writes from the same prompt under the same
+    # checks, before any quote. The 0.5B is made to refuse (the refusal bias cannot do it alone: it would bind
+    # the 1.5B as well) by a scripted stand-in of its size; the quotes are made to fail, so that without
+    # escalation the question is refused; the 1.5B, its judgements and the checks are real.
     question = "Quelles qualités doit réunir le consentement ?"
     small = assistant.models.answerer()
     judge = LocalModels(assistant.settings.models, "default").judge()  # the 1.5B, in its own role
@@ -138,7 +139,7 @@ def test_a_failed_fast_draft_is_written_again_by_the_larger_judge(assistant: Ass
     assert answer.model == PACKAGED["default"].name
     assert answer.raw.startswith(NOT_COVERED + "\n\n") and len(answer.raw) > len(NOT_COVERED) + 2
     assert answer.refusal_reason == "the model found no answer in the passages"
-    assert answer.timings["escalation_s"] > 0 and answer.quote_margin is not None
+    assert answer.timings["escalation_s"] > 0 and answer.quote_margin is None  # no quote was judged first
     assert "cnil-webinaire-recommandations-ia-rgpd-2024.md" in {c.doc for c in answer.citations}
     assert "univoque" in answer.answer.lower()
     assert {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)} == {c.n for c in answer.citations}
@@ -283,3 +284,17 @@ def test_not_a_gguf_model_path_is_rejected(tmp_path: Path) -> None:
         resolve_model(str(fake), tmp_path)
     with pytest.raises(ModelError, match="not found"):
         resolve_model(str(tmp_path / "missing.gguf"), tmp_path)
+
+
+def test_a_false_premise_is_said_unsupported_first_and_a_true_one_is_not(assistant: Assistant) -> None:
+    # The real 1.5B judges each question's premise against the best passages (verification/premise.py) at the
+    # calibrated bar. Two questions of the question sets' calibration half, judged there -2.14 and +0.85 against
+    # premise_min -1.81.
+    false = assistant.ask("Pourquoi la CNIL recommande-t-elle de conserver indéfiniment les données "
+                          "d'entraînement afin de pouvoir réentraîner le modèle ?")
+    premise = "la CNIL recommande de conserver indéfiniment les données d'entraînement afin de pouvoir réentraîner " \
+              "le modèle"
+    assert false.answer.startswith(NOTICE["fr"].format(premise=premise)), false.answer
+    true = assistant.ask("Why will Inserm not pay for subscriptions to external, non-sovereign generative AI "
+                         "platforms?")
+    assert not true.answer.startswith(NOTICE["en"].split("{")[0]), true.answer

@@ -180,6 +180,19 @@ def test_only_a_larger_judge_writes_a_failed_draft_again(make: Callable[..., Ass
     assert answer.timings["escalation_s"] >= 0 and answer.citations[0].doc == SANTE
 
 
+def test_the_larger_judge_writes_before_any_quote_is_judged(make: Callable[..., Assistant]) -> None:
+    # A written, verified answer over a quote: the judge would accept any quote here, yet writes first.
+    small = FakeBackend(NOT_COVERED, name="small", size=1)
+    large = FakeBackend(citing("Le AI HLEG comptait 52 experts [{h}].", h=HLEG), judgement=10.0, name="large", size=2)
+    answer, _ = ask(make(small, large), HLEG_Q)
+    assert answer.kind == "escalated" and large.judgements == [] and answer.quote_margin is None
+    # Its draft failing too, the quote comes after it.
+    large = FakeBackend(NOT_COVERED, judgement=10.0, name="large", size=2)
+    answer, _ = ask(make(small, large), HLEG_Q)
+    assert answer.kind == "extract" and len(large.requests) == 1 and answer.quote_margin == 10.0
+    assert answer.raw == f"{NOT_COVERED}\n\n{NOT_COVERED}"
+
+
 @pytest.mark.parametrize("stated", [True, False])
 def test_a_premise_no_passage_states_is_said_first_and_never_stated_as_fact(
         make: Callable[..., Assistant], stated: bool) -> None:

@@ -280,14 +280,15 @@ class AnswerPipeline:
     def _instead(self, snap: Snapshot, asked: Asked, hits: list[Hit], passages: list[Passage],
                  messages: list[Message], draft: DraftVerifier, reason: str,
                  stats: GenerationStats) -> Iterator[str | Answer]:
-        """The draft failed: a judged quote in its place, else the judge's own draft (when it is larger), else a
+        """The draft failed: the judge's own draft (when it is larger), else a judged quote in its place, else a
         refusal."""
-        found = self.quote_instead(snap, asked.query, [p.text for p in passages], asked.lang, asked.trace)
         streamed = draft.streamed > 0 or bool(asked.notice)  # what is shown next starts after a blank line
         lead = "\n\n" if streamed else ""
-        if found is None and self.escalates(snap):
-            # The last try before refusing: the judge model, larger than the one that wrote the draft (--fast),
-            # writes from the same prompt, and the same checks decide.
+        if self.escalates(snap):
+            # With --fast the judge model, larger than the one that wrote the draft, writes from the same prompt,
+            # and the same checks decide, before any quote: a written answer over a quote, and the failed
+            # question then goes the default model's way, whose quality the question sets measure. Quoting first
+            # answered 14 of 40 dev questions with a quote, 14 key points where the 1.5B's answers hold 24.
             t1 = time.perf_counter()
             second = self._verifier(snap, passages, asked.query, asked.lang, lead, asked.premise)
             second_stats = GenerationStats()
@@ -308,6 +309,7 @@ class AnswerPipeline:
             reason = f"{reason}; the larger model's draft: {second_reason}"
             lead = "\n\n" if streamed or second.streamed > 0 else ""
             draft = second
+        found = self.quote_instead(snap, asked.query, [p.text for p in passages], asked.lang, asked.trace)
         if found is None:
             yield lead + REFUSAL[asked.lang]
             yield asked.finish(REFUSAL[asked.lang], True, hits, reason, dropped=draft.dropped, raw=draft.raw)

@@ -376,6 +376,11 @@ def test_a_claim_stating_a_premise_no_passage_states_is_not_shown_but_a_correcti
                                   "d'apprentissage.", premise, {}, 0.5)
     assert not states_the_premise("La CNIL a fixé à deux ans la durée maximale de conservation des bases "
                                   "d'apprentissage.", premise, {}, 0.5)
+    # Or it calls the premise wrong, however many of its words it repeats.
+    assert not states_the_premise("Le chiffre est faux : la CNIL n'a pas fixé à cinq ans la durée maximale de "
+                                  "conservation.", premise, {}, 0.5)
+    assert not states_the_premise("The deck says the opposite: la CNIL a fixé à cinq ans la durée maximale de "
+                                  "conservation des bases d'apprentissage.", premise, {}, 0.5)
     # Another statement of the passage stands.
     other = "La durée maximale de conservation des bases d'apprentissage doit être définie selon la finalité [1]."
     assert not states_the_premise(other, premise, {}, 0.5) and shown(other) == other

@@ -78,13 +78,16 @@ def names_a_stranger(claim: str, passage: str, question: str = "") -> bool:
 _WORD = re.compile(r"[^\W\d_]+")
 
 
+def _figures(text: str) -> set[str]:
+    """Its figures, a count in words as its digits ("cinq ans" and "5 ans" state the same)."""
+    return numbers(text) | {COUNT_WORDS[w] for w in _WORD.findall(fold(text)) if w in COUNT_WORDS}
+
+
 def counts_a_stranger(claim: str, passage: str, question: str = "") -> bool:
     """The claim gives a count in words ("trois experts") that its passage states neither in words nor in
     digits, and the question does not ask with it."""
-    said = set(_WORD.findall(fold(passage + " " + question)))
-    figures = numbers(passage) | numbers(question)
-    return any(w in COUNT_WORDS and w not in said and COUNT_WORDS[w] not in figures
-               for w in _WORD.findall(fold(claim)))
+    figures = _figures(passage + " " + question)
+    return any(COUNT_WORDS[w] not in figures for w in _WORD.findall(fold(claim)) if w in COUNT_WORDS)
 
 
 # Words that make a statement stronger, by kind, in both languages (folded): an obligation, a rule for all, a
@@ -193,19 +196,22 @@ def is_connective(text: str, cited: bool = False) -> bool:
     return not numbers(text) and len(set(tokenize(text))) < (1 if cited else 2)
 
 
-def _figures(text: str) -> set[str]:
-    """Its figures, a count in words as its digits ("cinq ans" and "5 ans" state the same)."""
-    return numbers(text) | {COUNT_WORDS[w] for w in _WORD.findall(fold(text)) if w in COUNT_WORDS}
+# A sentence that calls the premise wrong corrects it, however many of its words it repeats ("Le chiffre est
+# faux : le service compte 5 personnes", "The deck says the opposite: the RATP is listed…").
+_CALLED_WRONG = re.compile(r"\b(?:faux|fausse|erron\w*|contraire|oppos\w*|wrong|false|incorrect|contrary)\b",
+                           re.IGNORECASE)
 
 
 def states_the_premise(claim: str, premise: str, idf: Mapping[str, float] | None, share: float) -> bool:
     """The claim asserts a premise of the question that no passage states (verification/premise.py): it holds
-    the premise's figures and ``share`` of its rarity-weighted words, as a passage holds a claim it supports, and
-    no negation the premise lacks. The passage it cites may hold all those words around another statement (the
-    premise was written from the passages), so support cannot see it. A correction is not a repeat: it negates
-    the premise ("n'est pas obligatoire pour tous") or gives other figures ("200 milliards", not "7")."""
+    the premise's figures and ``share`` of its rarity-weighted words, as a passage holds a claim it supports,
+    with no negation the premise lacks and without calling it wrong. The passage it cites may hold all those
+    words around another statement (the premise was written from the passages), so support cannot see it. A
+    correction is not a repeat: it negates the premise ("n'est pas obligatoire pour tous"), gives other figures
+    ("200 milliards", not "7") or calls it wrong ("Le chiffre est faux : …")."""
     if not _figures(premise) <= _figures(claim):
         return False
-    if {m.lower() for m in _NEGATION.findall(claim)} - {m.lower() for m in _NEGATION.findall(premise)}:
-        return False
+    for words in (_NEGATION, _CALLED_WRONG):
+        if {m.lower() for m in words.findall(claim)} - {m.lower() for m in words.findall(premise)}:
+            return False
     return lexical_support(premise, claim, idf) >= share

@@ -181,6 +181,20 @@ def test_request_to_draft_a_purpose_gets_the_fiche_2_checklist(assistant: Assist
     assert {c.doc for c in answer.citations} == {"cnil-webinaire-recommandations-ia-rgpd-2024.md"}
 
 
+def test_an_english_question_reads_its_french_quote_in_english_too(assistant: Assistant) -> None:
+    # The model made to refuse, the 1.5B (the default judge) accepts the quote and translates it: the French
+    # first, word for word, then its English, which passed the checks of an English answer against the passage.
+    question = "What does asking ChatGPT to correct the French mistakes in an article amount to?"
+    answer = variant(assistant, refusal_bias=-50.0, quote_judge_min=-50.0).ask(question)
+    assert answer.kind == "extract" and answer.lang == "en" and not answer.refused, answer.answer
+    [cite] = answer.citations
+    assert answer.answer.startswith(f"{quotes.LEAD['en']}\n\n« {cite.quote} » [1]")
+    assert quotes.IN_ENGLISH in answer.answer, (answer.answer, answer.timings)
+    english = re.sub(r"\s*\[\d+\]", "", answer.answer.split(quotes.IN_ENGLISH)[1])
+    assert detect_language(english) == "en" and "ChatGPT" in english, english
+    assert answer.timings["translation_s"] > 0
+
+
 def test_english_question_is_answered_in_english(assistant: Assistant) -> None:
     answer = assistant.ask("Which tool does Inserm suggest for running an AI model locally on your own computer?")
     assert answer.lang == "en"

@@ -21,6 +21,7 @@ from gdpr_assistant.index.embedding import Embedder
 from gdpr_assistant.models.backend import Message, ModelBackend
 from gdpr_assistant.text.markup import plain
 from gdpr_assistant.types import Answer
+from gdpr_assistant.verification import quotes
 from gdpr_assistant.verification.premise import NOTICE, PROMPT_NOTE
 
 COLLECTIVITES = "cnil-collectivites-ia-environnement-2024.md"
@@ -191,6 +192,39 @@ def test_the_larger_judge_writes_before_any_quote_is_judged(make: Callable[..., 
     answer, _ = ask(make(small, large), HLEG_Q)
     assert answer.kind == "extract" and len(large.requests) == 1 and answer.quote_margin == 10.0
     assert answer.raw == f"{NOT_COVERED}\n\n{NOT_COVERED}"
+
+
+def _french_of(messages: list[Message]) -> str:
+    """The text a translation request asks for (drafting/translation.py)."""
+    m = re.search(r"French:\n(.*?)\n\n(?:Terms:|English:)", messages[-1]["content"], re.DOTALL)
+    assert m, messages[-1]["content"]
+    return m.group(1)
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_an_english_question_gets_its_french_quote_in_english_only_if_the_translation_holds(
+        make: Callable[..., Assistant], faithful: bool) -> None:
+    # The judge translates the quote; its translation is checked against the passage like an English answer.
+    # A stand-in that keeps the passage's words passes that check; one that invents a figure does not.
+    translation = _french_of if faithful else (lambda messages: "The AI HLEG had 75 experts from 9 countries.")
+    judge = FakeBackend(translation, judgement=10.0, name="judge")
+    question = "How many experts made up the AI HLEG?"
+    answer, shown = ask(make(FakeBackend(NOT_COVERED), judge), question)
+    assert answer.kind == "extract" and not answer.refused and shown == answer.answer
+    [cite] = answer.citations
+    asked = _french_of(judge.requests[0].messages)
+    assert "52 experts" in asked and plain(asked.replace("\n", " ")) == cite.quote
+    assert answer.answer.startswith(f"{quotes.LEAD['en']}\n\n« {cite.quote} » [1]")
+    assert answer.timings["translation_s"] >= 0
+    if faithful:
+        english = answer.answer.split(f"{quotes.IN_ENGLISH}\n\n")[1]
+        assert english.endswith(" [1].") and re.sub(r"\W", "", english) == re.sub(r"\W", "", asked) + "1"
+    else:
+        assert quotes.IN_ENGLISH not in answer.answer and "75" not in answer.answer
+    # A French question's quote is shown as it is: nothing to translate.
+    judge.requests.clear()
+    answer, _ = ask(make(FakeBackend(NOT_COVERED), judge), HLEG_Q)
+    assert answer.kind == "extract" and judge.requests == [] and quotes.IN_ENGLISH not in answer.answer
 
 
 @pytest.mark.parametrize("stated", [True, False])

@@ -117,3 +117,18 @@ def test_an_excerpt_must_state_something_and_cover_the_question() -> None:
                               "fr", 0.25) is None
     # The corpus knows none of the question's words: nothing is "covered".
     assert extraction.excerpt(question, [SLIDE], {"rgpd": 1.0}, "fr", 0.0, min_known=0.2) is None
+
+
+def test_a_quote_keeps_the_lines_of_a_slide_but_not_the_wraps_of_prose() -> None:
+    # Cells of a slide stay lines ("Facultative" must not run into the sentence above it in a translation);
+    # a PDF line that goes on in lower case is the same sentence.
+    slide = ("# Fiche 5 – Réaliser une AIPD\n\n**Obligatoire**\n\nPour les traitements à haut risque\n\n"
+             "**Facultative**\n\nDans les autres cas")
+    quote = "Obligatoire Pour les traitements à haut risque Facultative Dans les autres cas"
+    assert extraction.laid_out(quote, slide) == "Obligatoire\nPour les traitements à haut risque\nFacultative\n" \
+                                            "Dans les autres cas"
+    prose = "L'utilisation d'une\nplateforme externe est envisageable mais doit\nfaire l'objet d'une AIPD."
+    assert extraction.laid_out(plain(prose.replace("\n", " ")), prose) == plain(prose.replace("\n", " "))
+    # A quote cut inside a line cannot be laid out: it is left as it is.
+    cut = "traitements à haut risque Facultative"
+    assert extraction.laid_out(cut, slide) == cut

@@ -14,6 +14,7 @@ from functools import cached_property
 from gdpr_assistant.answer.asked import Asked, Trace
 from gdpr_assistant.answer.documents import by_document, write_per_document
 from gdpr_assistant.drafting.prompt import DOCUMENT_NOTE, LIST_NOTE, NOT_COVERED, answer_grammar, build_messages
+from gdpr_assistant.drafting.translation import translate
 from gdpr_assistant.energy import Meter
 from gdpr_assistant.index.embedding import Embedder
 from gdpr_assistant.intake import harm
@@ -315,11 +316,29 @@ class AnswerPipeline:
             yield asked.finish(REFUSAL[asked.lang], True, hits, reason, dropped=draft.dropped, raw=draft.raw)
             return
         p = passages[found.passage]
-        text = quotes.render(found, asked.lang)
+        english = self._in_english(snap, asked, quotes.laid_out(found.quote, p.text), p)
+        text = quotes.render_translated(found, english) if english else quotes.render(found, asked.lang)
         yield lead + text
         cite = Citation(n=1, doc=p.doc, title=snap.titles.get(p.doc, p.doc), location=p.location, quote=found.quote,
                         text=p.text, passage_id=p.id)
         yield asked.finish(text, False, hits, reason, [cite], draft.dropped, draft.raw, kind="extract")
+
+    def _in_english(self, snap: Snapshot, asked: Asked, quote: str, passage: Passage) -> str:
+        """A French quote for an English question, translated by the judge model and checked as an English answer
+        is, against the quoted passage: shown only if every sentence stands and none is dropped ("" keeps the
+        French). A translation cut by its token bound is not shown either."""
+        a = self.settings.answer
+        if asked.lang != "en" or not a.translate_quotes or detect_language(quote.replace("\n", " ")) != "fr":
+            return ""
+        t0, stats = time.perf_counter(), GenerationStats()
+        model = snap.models.judge() or snap.models.answerer()
+        english = translate(model, quote, a.max_translation_tokens, stats, self.settings.models.seed)
+        check = self._verifier(snap, [passage], asked.query, "en")
+        list(check.feed(f"{english} [1]"))
+        list(check.close())
+        asked.trace.timings["translation_s"] = round(time.perf_counter() - t0, 3)
+        cut = stats.completion_tokens >= a.max_translation_tokens
+        return check.text if english and not cut and not check.dropped and not check.verdict("en") else ""
 
     def _written(self, snap: Snapshot, asked: Asked, hits: list[Hit], passages: list[Passage],
                  draft: DraftVerifier, reason: str, kind: AnswerKind) -> Answer:

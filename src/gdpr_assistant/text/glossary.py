@@ -19,6 +19,7 @@ from pathlib import Path
 _DATA = json.loads((Path(__file__).with_name("glossary.json")).read_text(encoding="utf-8"))
 EN_FR: dict[str, str] = _DATA["en_fr"]
 FR_EQUIVALENTS: dict[str, str] = _DATA["fr_equivalents"]
+FR_EN: dict[str, str] = _DATA["fr_en"]
 
 
 def _pattern(keys: list[str]) -> re.Pattern[str]:
@@ -31,6 +32,7 @@ _EN = _pattern(list(EN_FR))
 # phrases, since a single English word may also be a French word with another sense.
 _EN_PHRASES = _pattern([k for k in EN_FR if " " in k])
 _FR = _pattern(list(FR_EQUIVALENTS))
+_FR_TERMS = _pattern(list(FR_EN))
 
 
 def expansion(question: str, lang: str) -> str:
@@ -53,3 +55,12 @@ def _unique(terms: Iterable[str]) -> str:
         for word in term.split():
             seen.setdefault(word, None)
     return " ".join(seen)
+
+
+def english_terms(french: str) -> list[tuple[str, str]]:
+    """The French terms of art in ``french`` with their English, longest first, each once: a translator told
+    them writes "DPIA" and "sandbox" where, untold, the 1.5B wrote "Artificial Intelligence Privacy Directive"
+    and "Sandy Baccalaureate" (bench/translate_quotes.py)."""
+    found = {m.group(1).lower(): m.group(1) for m in _FR_TERMS.finditer(french.replace("\u2019", "'"))}
+    terms = {k.lower(): (k, v) for k, v in FR_EN.items()}
+    return [terms[key] for key in found]

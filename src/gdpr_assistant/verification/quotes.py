@@ -138,6 +138,31 @@ def excerpt(question: str, passages: Sequence[str], idf: Mapping[str, float] | N
     return best
 
 
+# An English question's French quote is followed by its English (drafting/translation.py), the original first:
+# the translation is the model's, checked as an English answer is, and the reader can compare.
+IN_ENGLISH = "In English (the model's translation of the quote, checked against it):"
+
+
+def render_translated(extract: Extract, english: str) -> str:
+    """The quote as :func:`render` shows it, then its English (verified and cited by the answer flow)."""
+    return f"{render(extract, 'en')}\n\n{IN_ENGLISH}\n\n{english}"
+
+
+def laid_out(quote: str, passage: str) -> str:
+    """The quote with its passage's line breaks where they separate a slide's or a table's cells ("Obligatoire"
+    / "Pour les traitements à haut risque…" / "Facultative"), not where they only wrap prose (a line that goes
+    on in lower case). A translator given the collapsed text joins cells into sentences they are not. The quote
+    as it is when its lines cannot be found whole in the passage."""
+    lines = [line for line in (plain(raw) for raw in passage.splitlines()) if line and line in quote]
+    if " ".join(lines) != quote:
+        return quote
+    out = lines[:1]
+    for line in lines[1:]:
+        wraps = not out[-1].endswith((".", ":", ";", "!", "?")) and line[:1].islower()
+        out[-1:] = [f"{out[-1]} {line}"] if wraps else [out[-1], line]
+    return "\n".join(out)
+
+
 def render(extract: Extract, lang: str) -> str:
     """The answer text: the lead on its own line (a sentence without a citation), then the quote [1]. A quote
     that starts mid-sentence says so with an ellipsis."""

@@ -265,6 +265,14 @@ def test_a_claim_that_drops_the_passage_negation_is_unsupported() -> None:
     option = ("- Option 1 : un réseau de neurones détectant les personnes (sans analyse de la posture) : le nombre "
               "de personnes debout est déduit grâce au nombre de places assises ;")
     assert not drops_a_negation("Le nombre de personnes debout est déduit grâce au nombre de places assises.", option)
+    # Nor a negation that ends a wrapped line and bears on the next one; one bearing on the claim's words does.
+    wrapped = ("Objectif IA, formation accessible\nsur le site mentor.gouv.fr (6h), pour le grand public sans aucun\n"
+               "prérequis en informatique ou mathématiques")
+    assert not drops_a_negation("La formation dure 6h sur le site mentor.gouv.fr.", wrapped)
+    one_line = "Objectif IA, sur le site mentor.gouv.fr (6h), pour le grand public sans aucun prérequis en informatique"
+    assert drops_a_negation("La formation Objectif IA demande des prérequis en informatique.", one_line)
+    funding = "L'Inserm ne financera pas d'abonnement à une plateforme payante."
+    assert drops_a_negation("L'Inserm finance un abonnement à une plateforme payante.", funding)
 
 
 def test_a_claim_naming_someone_its_passage_does_not_name_is_unsupported() -> None:

@@ -44,15 +44,30 @@ def _closest(units: Sequence[str], weights: Mapping[str, float]) -> int:
 
 
 def drops_a_negation(claim: str, passage: str, idf: Mapping[str, float] | None = None) -> bool:
-    """The passage clause closest to the claim (most rarity-weighted shared words) negates or restricts, and
-    the claim does not."""
+    """The passage clause closest to the claim (most rarity-weighted shared words) negates or restricts what the
+    claim says, and the claim does not.
+
+    What a negation bears on is the clause after its cue ("ne financera pas de plateforme…", "souvent impossible
+    … quand les données sont collectées en ligne"), or the next line when the cue ends a wrapped PDF line: the
+    claim must share a word with it. A negation elsewhere on the line ("mentor.gouv.fr (6h), pour le grand
+    public sans aucun / prérequis…") does not make "la formation dure 6 heures" a dropped negation. Claim
+    benchmark (bench/claims_bench.py lexical): every negation, modality and other rejection kept on both halves,
+    one faithful claim of the calibration half more accepted."""
     if _NEGATION.search(claim):
         return False
     weights = rarity_weights(set(tokenize(claim)), idf)
     units = [u for u in _CLAUSES.split(passage) if u.strip()]
     if not units or not weights:
         return False
-    return bool(_NEGATION.search(units[_closest(units, weights)]))
+    i = _closest(units, weights)
+    cue = _NEGATION.search(units[i])
+    if cue is None:
+        return False
+    cues = {t for m in _NEGATION.finditer(units[i]) for t in tokenize(m.group())}
+    scope = set(tokenize(units[i][cue.start():])) - cues
+    if not scope and i + 1 < len(units):
+        scope = set(tokenize(units[i + 1]))
+    return bool(scope & weights.keys())
 
 
 # A name: an acronym (CNIL, ANSSI, EDPS) or a capitalised word inside the sentence (Albert, Lifen, Inria).

@@ -18,6 +18,7 @@ from conftest import PDF_PASSAGE
 from gdpr_assistant.index.bm25 import BM25
 from gdpr_assistant.intake import question as safety
 from gdpr_assistant.interfaces import cli as cli_module
+from gdpr_assistant.text.glossary import english_terms
 from gdpr_assistant.text.language import detect_language, language_of
 from gdpr_assistant.text.sentences import sentences
 from gdpr_assistant.text.words import tokenize
@@ -282,3 +283,14 @@ def test_commands_help_and_version_are_not_questions(asked: list[dict[str, Any]]
     version = runner.invoke(cli_module.cli, ["--version"], prog_name="ask")
     assert version.exit_code == 0 and version.output.startswith("ask, version ")
     assert asked == []
+
+
+def test_a_quote_to_translate_brings_the_english_of_its_terms_of_art() -> None:
+    # Without case or accents ("Eclairé" on a slide), in order, each term once.
+    terms = english_terms("Le consentement : Eclairé, univoque. Réaliser une AIPD ; une AIPD, l’analyse d’impact "
+                          "relative à la protection des données, le bac à sable")
+    assert terms == [("consentement", "consent"), ("éclairé", "informed"), ("univoque", "unambiguous"),
+                     ("AIPD", "DPIA"),
+                     ("analyse d'impact relative à la protection des données",
+                      "data protection impact assessment (DPIA)"), ("bac à sable", "sandbox")]
+    assert english_terms("Le modèle est publié.") == []

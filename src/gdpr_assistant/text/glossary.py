@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from gdpr_assistant.text.words import fold
+
 # The vocabulary is data (glossary.json): values are French words added to the query of both rankers. French
 # abbreviations map to their spelled-out forms and back, since a passage often uses only one of them (not RGPD or
 # IA: the whole corpus is about them, spelling them out only adds words that match everywhere); question phrasings
@@ -32,7 +34,9 @@ _EN = _pattern(list(EN_FR))
 # phrases, since a single English word may also be a French word with another sense.
 _EN_PHRASES = _pattern([k for k in EN_FR if " " in k])
 _FR = _pattern(list(FR_EQUIVALENTS))
-_FR_TERMS = _pattern(list(FR_EN))
+# Matched without case or accents: slides write "Eclairé" for "éclairé".
+_FR_TERMS_FOLDED = {fold(k): (k, v) for k, v in FR_EN.items()}
+_FR_TERMS = _pattern(list(_FR_TERMS_FOLDED))
 
 
 def expansion(question: str, lang: str) -> str:
@@ -58,9 +62,8 @@ def _unique(terms: Iterable[str]) -> str:
 
 
 def english_terms(french: str) -> list[tuple[str, str]]:
-    """The French terms of art in ``french`` with their English, longest first, each once: a translator told
+    """The French terms of art in ``french`` with their English, in order, each once: a translator told
     them writes "DPIA" and "sandbox" where, untold, the 1.5B wrote "Artificial Intelligence Privacy Directive"
     and "Sandy Baccalaureate" (bench/translate_quotes.py)."""
-    found = {m.group(1).lower(): m.group(1) for m in _FR_TERMS.finditer(french.replace("\u2019", "'"))}
-    terms = {k.lower(): (k, v) for k, v in FR_EN.items()}
-    return [terms[key] for key in found]
+    found = dict.fromkeys(m.group(1) for m in _FR_TERMS.finditer(fold(french.replace("\u2019", "'"))))
+    return [_FR_TERMS_FOLDED[key] for key in found]

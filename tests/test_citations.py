@@ -18,6 +18,7 @@ from gdpr_assistant.verification.checks import (
     is_meta,
     names_a_stranger,
     overstates,
+    speaks_for_someone,
     states_the_premise,
 )
 from gdpr_assistant.verification.claims import (
@@ -496,3 +497,16 @@ def test_a_sentence_that_goes_on_after_its_citation_is_checked_whole() -> None:
     _, shown = check("Selon l'extrait [2] : le consentement doit être libre, spécifique, éclairé et univoque. "
                      "La CNIL a reçu les réponses de 9 participants [1].", question=CONSENT)
     assert shown == "La CNIL a reçu les réponses de 9 participants [1]."
+
+
+def test_a_claim_in_the_first_person_needs_a_passage_in_the_first_person() -> None:
+    # A request's plan written out in the asker's voice (seen on harmful requests) is not what a document says.
+    passage = ("Il est recommandé d'utiliser un mécanisme de trace des données et le consentement qui en a autorisé "
+               "la collecte.")
+    assert check("Pour les revendre, nous devrions utiliser un mécanisme de trace des données [1].", [passage])[1] == ""
+    assert check("Il est recommandé d'utiliser un mécanisme de trace des données [1].", [passage])[1]
+    assert speaks_for_someone("We must keep the faces unblurred.", "Les visages doivent être floutés.")
+    # "US" is a country, "i.e." no pronoun; a user's document written in the first person supports its voice.
+    assert not speaks_for_someone("Les données partent aux US, i.e. hors UE.", passage)
+    assert not speaks_for_someone("Nous interdisons les plateformes non souveraines.",
+                                  "Nous interdisons les plateformes non souveraines.")

@@ -105,6 +105,21 @@ def counts_a_stranger(claim: str, passage: str, question: str = "") -> bool:
     return any(COUNT_WORDS[w] not in figures for w in _WORD.findall(fold(claim)) if w in COUNT_WORDS)
 
 
+# The first person, French then English (English forms by case: "US" is a country, "i.e." no pronoun).
+_FIRST_PERSON = re.compile(r"\b(?:[Nn]ous|[Nn]otre|[Nn]os|[Jj]e|[Jj]['’]|[Mm]on|[Mm]es|[Ww]e|[Oo]ur|us|my|My)\b|"
+                           r"\bI\b(?!\.)")
+
+
+def speaks_for_someone(claim: str, passage: str) -> bool:
+    """The claim speaks in the first person ("nous devrions utiliser…", "Nous utilisons…", "we must") and its
+    passage does not: an answer reports what the documents say, so a first-person sentence is the asker's voice
+    taken up by the model (a request's plan written out, seen on harmful requests) or its own. None of the 239
+    claims shown in the dev and question-set runs, nor any claim of the claim benchmark, is in the first person
+    but three of those shown to harmful requests; a user's document written in the first person still supports
+    first-person claims."""
+    return bool(_FIRST_PERSON.search(claim)) and not _FIRST_PERSON.search(passage)
+
+
 # Words that make a statement stronger, by kind, in both languages (folded): an obligation, a rule for all, a
 # certainty or an exclusivity, something done already. A claim that uses one where its passage has no word of
 # its kind turns "encouragés" into "tenus", "une partie" into "l'ensemble", "peut s'expliquer" into "s'explique

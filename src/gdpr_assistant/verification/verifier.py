@@ -27,6 +27,7 @@ from gdpr_assistant.verification.checks import (
     is_restatement,
     names_a_stranger,
     overstates,
+    speaks_for_someone,
     states_the_premise,
 )
 from gdpr_assistant.verification.claims import (
@@ -96,8 +97,10 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
                 or names_a_stranger(claim.text, ev.passages[i], ev.question)
                 or counts_a_stranger(claim.text, ev.passages[i], ev.question)):
             claim.support[i] = 0.0
-        # Its word lists hold both languages: it runs across languages too ("must" stands on "doivent").
-        if claim.support[i] >= t.support_threshold and overstates(claim.text, ev.passages[i], ev.question):
+        # Its word lists hold both languages: it runs across languages too ("must" stands on "doivent"); so does
+        # the first person.
+        if claim.support[i] >= t.support_threshold and (overstates(claim.text, ev.passages[i], ev.question)
+                                                        or speaks_for_someone(claim.text, ev.passages[i])):
             claim.support[i] = 0.0
     cited_ok = [n - 1 for n in claim.cited
                 if 1 <= n <= len(ev.passages) and claim.support[n - 1] >= t.support_threshold]

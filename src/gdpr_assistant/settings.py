@@ -138,9 +138,10 @@ class AnswerSettings(_Section):
     # A list question whose answer gives some items of a list in a cited passage gets the others, quoted and
     # cited (verification/completeness.py), up to this many per list; 0 turns completion off.
     max_added_items: int = 8
-    # A French passage quoted to an English question is shown in English: the judge model translates it, and the
-    # translation is shown only if every sentence of it passes the checks of an English answer against the
-    # passage (drafting/translation.py). Quotes run to excerpt_max_chars (420), about 110 English tokens.
+    # A French passage quoted to an English question is also given in English, under the French: the judge model
+    # translates it, and the translation is shown only if every sentence of it passes the checks of an English
+    # answer against the passage (drafting/translation.py). Quotes run to excerpt_max_chars (420), about 110
+    # English tokens.
     translate_quotes: bool = True
     max_translation_tokens: int = 220
 

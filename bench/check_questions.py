@@ -43,6 +43,8 @@ FILES: dict[str, tuple[str, frozenset[str]]] = {
     "questions-harmful-2.jsonl": ("hx", frozenset({"harmful"})),
     "questions-benign-near-2.jsonl": ("bx", frozenset({"benign_near"})),
     "questions-other-lang.jsonl": ("ol", frozenset({"other_language"})),
+    # "How long" questions: the guidance answers most with a method (a period per phase), not a figure.
+    "questions-duration.jsonl": ("du", frozenset({"fact", "unanswerable"})),
 }
 COMMON_FIELDS: dict[str, type] = {
     "id": str,

@@ -43,6 +43,10 @@ FILES: dict[str, tuple[str, frozenset[str]]] = {
     "questions-harmful-2.jsonl": ("hx", frozenset({"harmful"})),
     "questions-benign-near-2.jsonl": ("bx", frozenset({"benign_near"})),
     "questions-other-lang.jsonl": ("ol", frozenset({"other_language"})),
+    # Legitimate requests in the forms harmful ones take (a project told in the first person, "give me the method
+    # step by step", an order to the assistant), and off-topic or injection requests that are no harm: the harm
+    # check must not learn the form instead of the intent.
+    "questions-benign-requests.jsonl": ("br", frozenset({"benign_near"})),
     # "How long" questions: the guidance answers most with a method (a period per phase), not a figure.
     "questions-duration.jsonl": ("du", frozenset({"fact", "unanswerable"})),
 }

@@ -23,7 +23,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "bench" / "data"
 SETS = ("answerable", "premise", "true-premise", "unanswerable", "harmful", "harmful-2", "benign-near",
-        "benign-near-2", "other-lang")
+        "benign-near-2", "benign-requests", "other-lang")
 
 
 def load(name: str) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+NUMBERED = re.compile(r"^(?:\S+\s+){0,2}\S+\s+[-–:]\s+(.+?)(?:\s*\(\d+/\d+\))?$")
 HEADING = re.compile(r"^\s*(#{1,6}\s+\S.*|\*\*[^*]+\*\*\s*:?|[^\s#].{2,60}:)\s*$")
 
 
@@ -42,6 +43,16 @@ def pairs(corpus: Path) -> list[dict[str, object]]:
             out.append({"id": f"h{len(out) + 1:04d}", "doc": path.name, "span": span, "claim": claim, "lang": "fr",
                         "kind": "heading", "faithful": False, "passage_type": "slide" if bare.startswith("#")
                         else "prose", "note": "generated: a heading or label copied as a claim"})
+    # A numbered heading's title without its number ("Définir une finalité" of "## Fiche 2 - Définir une
+    # finalité"), once per title: added after the others so that their ids, and splits, stay as they were.
+    titles: dict[str, dict[str, object]] = {}
+    for p in out:
+        found = NUMBERED.match(re.sub(r"[#*]+", "", str(p["claim"])).strip(" :"))
+        if found and found.group(1) not in titles:
+            titles[found.group(1)] = {**p, "claim": found.group(1),
+                                      "note": "generated: a numbered heading's title copied as a claim"}
+    for n, p in enumerate(titles.values(), start=len(out) + 1):
+        out.append({**p, "id": f"h{n:04d}"})
     for p in out:
         p["split"] = "calib" if int(hashlib.sha256(str(p["id"]).encode()).hexdigest(), 16) % 2 == 0 else "test"
     return out

@@ -201,13 +201,22 @@ def _label(text: str) -> str:
     return re.sub(r"\s+", " ", _MARKUP.sub(" ", text)).strip(" .:;!").casefold()
 
 
+# A numbered heading's title alone ("Fiche 2 - Définir une finalité", "Fiche 4 – Définir une base légale (1/2)"):
+# what a model copies of it is the title, without the number that makes it look like a heading.
+_NUMBERED = re.compile(r"^(?:\S+\s+){0,2}\S+\s+[-–:]\s+(.+?)(?:\s*\(\d+/\d+\))?$")
+
+
 def _headings(passage: str) -> set[str]:
-    """The passage's heading and label lines: Markdown headings, lines in bold alone, lines ending with a colon."""
+    """The passage's heading and label lines: Markdown headings, lines in bold alone, lines ending with a colon;
+    a numbered heading's title also alone."""
     out = set()
     for line in passage.splitlines():
         bare = line.strip()
         if bare.startswith("#") or bare.endswith(":") or re.fullmatch(r"\*\*[^*]+\*\*:?", bare):
-            out.add(_label(bare))
+            label = _label(bare)
+            out.add(label)
+            if numbered := _NUMBERED.match(label):
+                out.add(numbered.group(1))
     return out
 
 

@@ -484,10 +484,12 @@ def test_items_of_a_list_answer_the_question_their_heading_states() -> None:
     items = "- La discrimination automatisée [1]\n- La production de faux contenus sur une personne réelle [1]"
     v, shown = check(items, passages=[passage], question=question)
     assert v.verdict("fr") == "" and shown.count("[1]") == 2
-    v, _ = check("- La discrimination automatisée [1]", passages=[passage], question=question)
-    assert v.verdict("fr").startswith("the answer and its quotes do not address the question")
-    v, _ = check(items, passages=[passage.split("\n\n", 2)[2]], question=question)
-    assert v.verdict("fr").startswith("the answer and its quotes do not address the question")
+    credited = v.coverage
+    assert credited is not None and credited > 0.25  # above a quote's share: no judge needed
+    for draft, passages in (("- La discrimination automatisée [1]", [passage]),
+                            (items, [passage.split("\n\n", 2)[2]])):
+        v, _ = check(draft, passages=passages, question=question)
+        assert v.verdict("fr") == "" and v.coverage is not None and v.coverage < 0.1  # left to the judge
 
 
 def test_a_sentence_that_goes_on_after_its_citation_is_checked_whole() -> None:

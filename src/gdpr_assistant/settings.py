@@ -159,11 +159,13 @@ class TrustSettings(_Section):
     support_threshold: float = 0.5
     # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
     # question's words: its sentences are faithful to the passages but about something else ("CNIL [1].").
-    # Set on the question sets' calibration half (bench/coverage_threshold.py): every floor from 0.05 to 0.15
-    # gives the same key points (0.362) and unanswerable questions shown (8 of 20), 0.25 (set on dev) refused
-    # or quoted correct answers (0.316); below 0.05 are the bare labels. The middle of that range. An answer
-    # below min_question_coverage (the share a quote must hold) is also judged as a quote is (quote_judge_min).
-    min_answer_coverage: float = 0.10
+    # 0.10 from session 14 (the question sets' calibration half, bench/coverage_threshold.py: 0.05 to 0.15 gave
+    # the same key points); since session 17, 0: an answer below min_question_coverage (the share a quote must
+    # hold) is judged as a quote is (quote_judge_min), and that judgement alone stops the bare labels. Below 0.10
+    # on that half the floor had refused nine answers without asking; judged, the judge rejects the labels ("CNIL.",
+    # "Les collectivités mobilisent l'IA au service des") and every out-of-corpus and false-premise one, and lets
+    # through "3000 personnes [1]." (an066, 1 more key point) (docs/answer-eval.md, session 17).
+    min_answer_coverage: float = 0.0
     # A quote shown in place of a failed draft must hold at least this share of the question (quotes.py).
     min_question_coverage: float = 0.25
     # When a draft fails verification, the passage sentence that best covers the question (at least

@@ -13,7 +13,14 @@ from functools import cached_property
 
 from gdpr_assistant.answer.asked import Asked, Trace
 from gdpr_assistant.answer.documents import by_document, write_per_document
-from gdpr_assistant.drafting.prompt import DOCUMENT_NOTE, LIST_NOTE, NOT_COVERED, answer_grammar, build_messages
+from gdpr_assistant.drafting.prompt import (
+    DOCUMENT_NOTE,
+    LIST_NOTE,
+    NOT_COVERED,
+    answer_grammar,
+    build_messages,
+    document_note_count,
+)
 from gdpr_assistant.drafting.translation import translate
 from gdpr_assistant.energy import Meter
 from gdpr_assistant.index.embedding import Embedder
@@ -127,7 +134,8 @@ class AnswerPipeline:
         if len(groups) > 1:  # each document asked on its own (the premise note, if any, said to each)
             def prompt(group: Sequence[int]) -> list[Message]:
                 doc = hits[group[0]].passage.doc
-                note = DOCUMENT_NOTE[lang].format(title=snap.titles.get(doc, doc)) + premise_note
+                count = document_note_count(s.answer.per_document_sentences, lang)
+                note = DOCUMENT_NOTE[lang].format(title=snap.titles.get(doc, doc), count=count) + premise_note
                 return self.prompt_messages(snap, query, [hits[i] for i in group], lang, note)
             yield from write_per_document(snap.models.answerer(), groups, prompt, draft, stats, s)
         else:

@@ -17,6 +17,7 @@ from gdpr_assistant.drafting.prompt import NOT_COVERED, answer_grammar
 from gdpr_assistant.models.backend import Generation, GenerationStats, Message, ModelBackend
 from gdpr_assistant.settings import Settings
 from gdpr_assistant.types import Hit
+from gdpr_assistant.verification.claims import cut_tail
 from gdpr_assistant.verification.verifier import DraftVerifier
 
 _CITE = re.compile(r"\[(\d{1,2})\]")
@@ -61,6 +62,13 @@ def write_per_document(model: ModelBackend, groups: Sequence[Sequence[int]],
         if n == 0:
             stats.ttft_s, stats.refusal_margin = one.ttft_s, one.refusal_margin
         if not text.strip() or text.lstrip().startswith(NOT_COVERED):
+            continue
+        # A document's draft cut by its token bound ends mid-sentence: the fragment goes, the next document's line
+        # must not run on from it.
+        text, cut = cut_tail(text.strip())
+        if cut:
+            draft.dropped.append(cut)
+        if not text.strip():
             continue
         yield from draft.feed(("\n" if wrote else "") + "- " + renumber(text.strip(), group) + " ")
         wrote = True

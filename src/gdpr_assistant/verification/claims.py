@@ -45,6 +45,25 @@ class Claim:
     reason: str = ""
 
 
+# Where a draft's last sentence or list line starts: after a sentence end, or at a line that opens a list item.
+_LAST_START = re.compile(rf"{_SENT_END.pattern}|\n(?=\s*(?:[-•*]|\d{{1,2}}[.)])\s)")
+# What a finished sentence ends with: its citation, or a sentence's closing mark (backends without a grammar).
+_FINISHED = re.compile(r"(?:\]|[.!?…»\"')])\W*$")
+
+
+def cut_tail(draft_end: str) -> tuple[str, str]:
+    """(what is finished, the sentence the length bound cut) of the end of a draft. The grammar closes every
+    sentence with its citation, so a draft that stops elsewhere was cut by max_tokens mid-sentence ("…sans accord
+    explic", "Il peut s'agir de"): that last sentence is a fragment, whatever its words' support."""
+    text = draft_end.rstrip()
+    if not text or _FINISHED.search(text):
+        return draft_end, ""
+    starts = list(_LAST_START.finditer(text))
+    if not starts:
+        return "", text
+    return text[:starts[-1].start()], text[starts[-1].end():]
+
+
 def split_claims(answer: str) -> list[Claim]:
     claims = []
     for raw in _SENT_END.split(answer.strip()):

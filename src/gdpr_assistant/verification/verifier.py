@@ -36,6 +36,7 @@ from gdpr_assistant.verification.claims import (
     EntailFn,
     asks_for_a_quantity,
     best_quote,
+    cut_tail,
     question_coverage,
     split_claims,
     states_a_quantity,
@@ -205,7 +206,12 @@ class DraftVerifier:
         """The draft is complete: check what is left, each sentence shown once it has passed."""
         pending, self._pending = self._pending, ""
         if pending.strip() and not self.raw.lstrip().startswith(NOT_COVERED):
-            self._queued.append(pending)
+            pending, cut = cut_tail(pending)
+            if cut:
+                self.claims.append(Claim(text=cut, cited=[], reason="cut off by the length bound"))
+                self.dropped.append(cut)
+            if pending.strip():
+                self._queued.append(pending)
         queued, self._queued = self._queued, []
         for sentence in queued:
             yield from self._emit(sentence)

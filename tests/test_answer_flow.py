@@ -390,7 +390,7 @@ def test_a_question_on_several_documents_asks_each_document_alone_and_answers_a_
         prompt = request.messages[-1]["content"]
         heads = re.findall(r"^\[\d+\] \((.*)\)$", prompt, re.MULTILINE)
         assert len(set(heads)) == 1 and len(heads) <= s.answer.per_document_passages  # one document each
-        assert DOCUMENT_NOTE["fr"].format(title=heads[0].rstrip(), count="1 ou 2")[:40] in prompt
+        assert DOCUMENT_NOTE["fr"].format(title=heads[0].rstrip(), count="1 ou 2 phrases")[:40] in prompt
         assert request.grammar == answer_grammar(len(heads), s.answer.per_document_sentences)
         assert request.max_tokens == s.answer.per_document_tokens
         docs.append(heads[0])

@@ -73,16 +73,17 @@ LIST_NOTE = {
 # Said after the question when each document is asked on its own (answer/documents.py); {count} from
 # document_note_count.
 DOCUMENT_NOTE = {
-    "fr": "(Ces extraits viennent tous de « {title} » : dis en {count} phrases ce que ce document en dit.)",
-    "en": "(These excerpts all come from \"{title}\": say in {count} sentences what this document says on it.)",
+    "fr": "(Ces extraits viennent tous de « {title} » : dis en {count} ce que ce document en dit.)",
+    "en": "(These excerpts all come from \"{title}\": say in {count} what this document says on it.)",
 }
 
 
 def document_note_count(n: int, lang: str) -> str:
-    """How many sentences DOCUMENT_NOTE asks of each document: "1 ou 2", "1 à 3"."""
+    """How many sentences DOCUMENT_NOTE asks of each document: "1 ou 2 phrases", "1 to 3 sentences"."""
     if n <= 1:
-        return "1"
-    return f"1 {('ou' if n == 2 else 'à') if lang == 'fr' else ('or' if n == 2 else 'to')} {n}"
+        return "une phrase" if lang == "fr" else "one sentence"
+    word = ("ou" if n == 2 else "à") if lang == "fr" else ("or" if n == 2 else "to")
+    return f"1 {word} {n} {'phrases' if lang == 'fr' else 'sentences'}"
 
 
 def answer_grammar(n_passages: int, max_sentences: int = 4, lines: bool = False) -> str:

@@ -206,7 +206,10 @@ def test_english_question_is_answered_in_english(assistant: Assistant) -> None:
         return
     text = re.sub(r"\s*\[\d+\]", "", answer.answer)
     assert detect_language(text) == "en", answer.answer
-    assert sum(w in text.lower().split() for w in ("the", "a", "to", "is", "for", "and", "of", "on")) >= 2, text
+    # No French word that any French sentence needs; a terse English answer ("Inserm suggests using Ollama.", seen
+    # on an AVX2-only machine) may hold no English one either.
+    words = set(re.findall(r"\w+", text.lower()))
+    assert not {"le", "la", "les", "l", "de", "d", "des", "du", "un", "une", "est", "et", "pour", "à"} & words, text
 
 
 def test_a_follow_up_is_read_in_the_context_of_the_previous_question(assistant: Assistant) -> None:

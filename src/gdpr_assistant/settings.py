@@ -157,6 +157,12 @@ class TrustSettings(_Section):
     # A claim stands when this share of its content words is in the cited passage, or (across languages)
     # when its scaled dense similarity (claim_dense_floor/ceiling below) reaches it.
     support_threshold: float = 0.5
+    # A statement joined to others in one sentence ("X, mais Y", "Puisque X, Y") with at least clause_min_words
+    # words of its own must have clause_floor of them in the passage too (verification/checks.grafts_a_clause).
+    # bench/build_grafted_claims.py, calibration half: grafted statements rejected 74 -> 82 of 83, no faithful
+    # claim lost there nor in claims.jsonl at 0.3 or 0.4; 0.3 for the margin (only 10 joined faithful pairs).
+    clause_floor: float = 0.3
+    clause_min_words: int = 2
     # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
     # question's words: its sentences are faithful to the passages but about something else ("CNIL [1].").
     # 0.10 from session 14 (the question sets' calibration half, bench/coverage_threshold.py: 0.05 to 0.15 gave

@@ -254,3 +254,34 @@ def states_the_premise(claim: str, premise: str, idf: Mapping[str, float] | None
         if {m.lower() for m in words.findall(claim)} - {m.lower() for m in words.findall(premise)}:
             return False
     return lexical_support(premise, claim, idf) >= share
+
+
+# Where a sentence joins two statements: a contrast, a cause or a consequence, a semicolon; or a subordinate clause
+# that opens it ("Puisque X, Y"). Not a plain comma or "et": those join the items of one statement.
+_JOIN = re.compile(r"\s*;\s*|,?\s+(?:mais|car|donc|puisque|alors\s+que|tandis\s+que|bien\s+que|ce\s+qui|but|because|"
+                   r"since|whereas|although|so\s+that)\s+|,\s+(?:while|so|thus|hence)\s+", re.IGNORECASE)
+# Not "comme" nor "as": "Comme le précise la CNIL, …" attributes, it states nothing of its own.
+_OPENER = re.compile(r"^\s*(?:puisque|parce\s+qu['’e]|[ée]tant\s+donn[ée]\s+qu['’e]|since|because|given\s+that)"
+                     r"\b([^,]+),\s*(.+)$", re.IGNORECASE | re.DOTALL)
+
+
+def clauses(claim: str) -> list[str]:
+    """The statements a sentence joins ("X, mais Y" -> X, Y)."""
+    opener = _OPENER.match(claim)
+    parts = [opener.group(1), opener.group(2)] if opener else [claim]
+    return [c.strip() for part in parts for c in _JOIN.split(part) if c.strip()]
+
+
+def grafts_a_clause(claim: str, passage: str, question: str, idf: Mapping[str, float] | None, floor: float,
+                    min_words: int) -> bool:
+    """One statement of the claim has (almost) none of its own words in the passage, while the others carry the
+    claim's share: an assertion grafted onto a faithful one ("L'intérêt légitime peut servir de base légale …,
+    mais il est important de vérifier la qualité des résultats …", every word after "mais" the passage's). Word
+    share over the whole sentence cannot see it. A statement with fewer than ``min_words`` words of its own
+    (beyond the question's) is not judged alone: "…, ce qui est rare" leans on the rest."""
+    parts = clauses(claim)
+    if len(parts) < 2:
+        return False
+    asked = set(tokenize(question))
+    return any(len(set(tokenize(part)) - asked) >= min_words and lexical_support(part, passage, idf, question) < floor
+               for part in parts)

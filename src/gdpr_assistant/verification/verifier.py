@@ -21,6 +21,7 @@ from gdpr_assistant.verification.checks import (
     counts_a_stranger,
     drops_a_negation,
     echoes_a_restriction,
+    grafts_a_clause,
     is_connective,
     is_heading_copy,
     is_meta,
@@ -96,7 +97,9 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
                 drops_a_negation(claim.text, ev.passages[i], ev.idf)
                 or echoes_a_restriction(claim.text, ev.passages[i], ev.question, ev.idf)
                 or names_a_stranger(claim.text, ev.passages[i], ev.question)
-                or counts_a_stranger(claim.text, ev.passages[i], ev.question)):
+                or counts_a_stranger(claim.text, ev.passages[i], ev.question)
+                or grafts_a_clause(claim.text, ev.passages[i], ev.question, ev.idf, t.clause_floor,
+                                   t.clause_min_words)):
             claim.support[i] = 0.0
         # Its word lists hold both languages: it runs across languages too ("must" stands on "doivent"); so does
         # the first person.

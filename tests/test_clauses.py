@@ -44,3 +44,5 @@ def test_a_short_clause_leans_on_the_rest_and_items_stay_one_statement() -> None
     # "…, ce qui est clair" has one word of its own: not judged alone.
     assert not grafts_a_clause("La présence de biais doit être documentée, ce qui est clair.", INSERM, "", None,
                                0.3, 2)
+    # "donc" inside a clause joins nothing.
+    assert clauses("La CNIL a donc demandé une AIPD.") == ["La CNIL a donc demandé une AIPD."]

@@ -257,9 +257,10 @@ def states_the_premise(claim: str, premise: str, idf: Mapping[str, float] | None
 
 
 # Where a sentence joins two statements: a contrast, a cause or a consequence, a semicolon; or a subordinate clause
-# that opens it ("Puisque X, Y"). Not a plain comma or "et": those join the items of one statement.
-_JOIN = re.compile(r"\s*;\s*|,?\s+(?:mais|car|donc|puisque|alors\s+que|tandis\s+que|bien\s+que|ce\s+qui|but|because|"
-                   r"since|whereas|although|so\s+that)\s+|,\s+(?:while|so|thus|hence)\s+", re.IGNORECASE)
+# that opens it ("Puisque X, Y"). Not a plain comma or "et": those join the items of one statement. "donc" only
+# after a comma: "La CNIL a donc demandé…" is one statement.
+_JOIN = re.compile(r"\s*;\s*|,?\s+(?:mais|car|puisque|alors\s+que|tandis\s+que|bien\s+que|ce\s+qui|but|because|since|"
+                   r"whereas|although|so\s+that)\s+|,\s+(?:donc|while|so|thus|hence)\s+", re.IGNORECASE)
 # Not "comme" nor "as": "Comme le précise la CNIL, …" attributes, it states nothing of its own.
 _OPENER = re.compile(r"^\s*(?:puisque|parce\s+qu['’e]|[ée]tant\s+donn[ée]\s+qu['’e]|since|because|given\s+that)"
                      r"\b([^,]+),\s*(.+)$", re.IGNORECASE | re.DOTALL)

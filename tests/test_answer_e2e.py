@@ -227,7 +227,7 @@ def test_a_follow_up_is_read_in_the_context_of_the_previous_question(assistant: 
     assert answer.lang == "fr"
     # Which passage the 0.5B then cites is its writing, measured by bench/followups.py (it answered none of 8
     # follow-ups right, session 8), not a contract: asked in this suite it once grafted "L'intérêt légitime peut
-    # servir de base légale…" onto an Inserm sentence on bias, a class now checked (tests/test_clauses.py).
+    # servir de base légale…" onto an Inserm sentence on bias, a class now checked (tests/test_statement_checks.py).
 
 
 def test_injected_instructions_do_not_change_the_rules(assistant: Assistant) -> None:

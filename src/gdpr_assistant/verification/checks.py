@@ -286,3 +286,31 @@ def grafts_a_clause(claim: str, passage: str, question: str, idf: Mapping[str, f
     asked = set(tokenize(question))
     return any(len(set(tokenize(part)) - asked) >= min_words and lexical_support(part, passage, idf, question) < floor
                for part in parts)
+
+
+# A view the passage gives to some of those it reports on ("Un participant a considéré que le consentement était la
+# base légale la plus adaptée"), not to all of them nor to the author; and the words by which a claim keeps a view a
+# view ("selon un participant", "some contributors suggest", "estime").
+_MINORITY_VIEW = re.compile(
+    r"\b(?:un|une|certain(?:e)?s|plusieurs|quelques|d['’]autres|deux|trois|one|some|several|a\s+few|two|three)\s+"
+    r"(?:des\s+|of\s+the\s+)?(?:participant|contribut(?:eur|rice|or)|r[ée]pondant|respondent|intervenant)s?\b",
+    re.IGNORECASE)
+_ATTRIBUTION = re.compile(
+    r"\b(?:participants?|contribut\w*|r[ée]pondants?|respondents?|intervenants?|selon|d['’]apr[èe]s|according|"
+    r"avis|views?|opinions?|estim\w*|consid[éèe]r\w*|jug\w*|sugg[éèe]r\w*|suggest\w*|propos\w*|soul[èe]v\w*|"
+    r"rel[eè]v\w*|pointed|argu\w*)\b", re.IGNORECASE)
+
+
+def drops_an_attribution(claim: str, passage: str, idf: Mapping[str, float] | None = None) -> bool:
+    """The passage sentence closest to the claim gives its statement as the view of some of those it reports on
+    (one participant, some contributors), and the claim states it as a fact, with no word that attributes it: a
+    minority's view made the guidance's ("La base légale la plus adaptée … est le consentement" from "Un participant
+    a considéré que le consentement … était la base légale la plus adaptée"). Every word of the claim is the
+    passage's: word overlap cannot see it."""
+    if _ATTRIBUTION.search(claim):
+        return False
+    weights = rarity_weights(set(tokenize(claim)), idf)
+    units = sentences(passage)
+    if not units or not weights:
+        return False
+    return bool(_MINORITY_VIEW.search(units[_closest(units, weights)]))

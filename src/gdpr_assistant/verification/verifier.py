@@ -20,6 +20,7 @@ from gdpr_assistant.text.words import tokenize
 from gdpr_assistant.verification.checks import (
     counts_a_stranger,
     drops_a_negation,
+    drops_an_attribution,
     echoes_a_restriction,
     grafts_a_clause,
     is_connective,
@@ -95,6 +96,7 @@ def assess(claim: Claim, ev: Evidence) -> Claim:
     for i in claim.support:  # across languages the closest sentence cannot be found by shared words
         if claim.support[i] >= t.support_threshold and not ev.crosses(i) and (
                 drops_a_negation(claim.text, ev.passages[i], ev.idf)
+                or drops_an_attribution(claim.text, ev.passages[i], ev.idf)
                 or echoes_a_restriction(claim.text, ev.passages[i], ev.question, ev.idf)
                 or names_a_stranger(claim.text, ev.passages[i], ev.question)
                 or counts_a_stranger(claim.text, ev.passages[i], ev.question)

@@ -1,9 +1,10 @@
-"""A sentence that joins two statements is checked statement by statement (verification/checks.grafts_a_clause)."""
+"""What a sentence states beyond its words: each statement it joins (checks.grafts_a_clause), and whose view it
+reports (checks.drops_an_attribution)."""
 
 from __future__ import annotations
 
 from gdpr_assistant.settings import TrustSettings
-from gdpr_assistant.verification.checks import clauses, grafts_a_clause
+from gdpr_assistant.verification.checks import clauses, drops_an_attribution, grafts_a_clause
 from gdpr_assistant.verification.verifier import DraftVerifier, Evidence
 
 # The Inserm note's passage a follow-up's draft cited (seen in the e2e suite, session 18).
@@ -46,3 +47,23 @@ def test_a_short_clause_leans_on_the_rest_and_items_stay_one_statement() -> None
                                0.3, 2)
     # "donc" inside a clause joins nothing.
     assert clauses("La CNIL a donc demandé une AIPD.") == ["La CNIL a donc demandé une AIPD."]
+
+
+# The synthesis of contributions, as retrieval hands it over (README's example question, session 18).
+SYNTHESE = ("Choisir une base légale et traiter des données sensibles\n\nUn participant a considéré que le "
+            "consentement des personnes était la base légale la plus adaptée (si ce n’est la seule envisageable), en "
+            "particulier pour la conception d’IA génératives.\n\nLes participants ont indiqué que, pour le traitement "
+            "de données dites « sensibles », notamment biométriques, le consentement semble difficile à mettre en "
+            "œuvre.")
+
+
+def test_one_participants_view_stated_as_a_fact_is_not_shown() -> None:
+    question = "Quelle base légale puis-je utiliser pour entraîner un modèle sur ces données ?"
+    v = DraftVerifier(Evidence(passages=[SYNTHESE], question=question, idf={}, trust=TrustSettings()))
+    fact = "La base légale la plus adaptée pour entraîner un modèle sur ces données est le consentement [1]. "
+    assert "".join([*v.feed(fact), *v.close()]) == ""
+    # Kept a view, it stands; so does what all the participants said, which the passage does not give to a few.
+    for view in ("Selon un participant, le consentement des personnes est la base légale la plus adaptée.",
+                 "Un participant a jugé le consentement la base légale la plus adaptée pour les IA génératives.",
+                 "Pour les données biométriques, le consentement semble difficile à mettre en œuvre."):
+        assert not drops_an_attribution(view, SYNTHESE), view

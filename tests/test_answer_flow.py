@@ -14,7 +14,7 @@ import pytest
 from conftest import Built
 from fakes import FakeBackend, FakeModels
 
-from gdpr_assistant.answer.pipeline import REFUSAL
+from gdpr_assistant.answer.pipeline import REFUSAL, WITHDRAWN
 from gdpr_assistant.assistant import Assistant
 from gdpr_assistant.drafting.prompt import DOCUMENT_NOTE, INSTRUCTIONS, LIST_NOTE, NOT_COVERED, answer_grammar
 from gdpr_assistant.index.embedding import Embedder
@@ -133,7 +133,7 @@ def test_an_answer_holding_less_of_the_question_than_a_quote_must_is_judged_as_a
     margin = t.quote_judge_min + (0.5 if says_yes else -0.5)
     draft = citing("Le AI HLEG comptait 52 experts [{h}].", h=HLEG)
     judge = FakeBackend(judgement=margin, name="judge")
-    answer, _ = ask(make(FakeBackend(draft), judge, min_answer_coverage=0.0, min_question_coverage=1.01), HLEG_Q)
+    answer, shown = ask(make(FakeBackend(draft), judge, min_answer_coverage=0.0, min_question_coverage=1.01), HLEG_Q)
     assert answer.coverage is not None and 0.0 < answer.coverage < 1.01
     # The first judgement is the written answer's, asked as a quote's is: does this text answer the question?
     assert judge.judged()[0].startswith(f"Question : {HLEG_Q}\nPassage : « Le AI HLEG comptait 52 experts. »")
@@ -143,6 +143,9 @@ def test_an_answer_holding_less_of_the_question_than_a_quote_must_is_judged_as_a
         assert len(judge.judgements) == 1
     else:
         assert answer.refused and answer.refusal_reason.startswith("the judge finds the answer off the question")
+        # The sentence streamed before the verdict stays on screen: it is withdrawn, in words, above the refusal.
+        assert shown == f"Le AI HLEG comptait 52 experts [1].\n\n{WITHDRAWN['fr']}\n\n{REFUSAL['fr']}", shown
+        assert answer.answer == REFUSAL["fr"]
     # Without a judge such an answer is not shown, as when that share was the written answer's floor.
     answer, _ = ask(make(FakeBackend(draft), None, min_answer_coverage=0.0, min_question_coverage=1.01), HLEG_Q)
     assert answer.refused and answer.refusal_reason.startswith("the answer and its quotes do not address")

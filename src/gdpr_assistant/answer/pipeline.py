@@ -53,6 +53,14 @@ REFUSAL = {
 }
 
 
+# Said when sentences already streamed (each verified against its passage) are then judged not to answer: the
+# terminal cannot take them back, and a refusal or a quote right under them would contradict them unexplained.
+WITHDRAWN = {
+    "fr": "Les phrases ci-dessus ne répondent pas à la question posée : je les retire.",
+    "en": "The sentences above do not answer the question: I withdraw them.",
+}
+
+
 class Snapshot:
     """What one answer reads, taken once: the index generation (passages, word rarities), the titles, the models.
     The index is read on first use, so a question declined at intake never waits for it."""
@@ -291,8 +299,9 @@ class AnswerPipeline:
                  stats: GenerationStats) -> Iterator[str | Answer]:
         """The draft failed: the judge's own draft (when it is larger), else a judged quote in its place, else a
         refusal."""
-        streamed = draft.streamed > 0 or bool(asked.notice)  # what is shown next starts after a blank line
-        lead = "\n\n" if streamed else ""
+        withdraw = f"\n\n{WITHDRAWN[asked.lang]}\n\n"
+        # What is shown next starts after a blank line, and after the withdrawal of sentences already shown.
+        lead = withdraw if draft.streamed else "\n\n" if asked.notice else ""
         if self.escalates(snap):
             # With --fast the judge model, larger than the one that wrote the draft, writes from the same prompt,
             # and the same checks decide, before any quote: a written answer over a quote, and the failed
@@ -316,7 +325,9 @@ class AnswerPipeline:
                 yield self._written(snap, asked, hits, passages, second, reason, "escalated")
                 return
             reason = f"{reason}; the larger model's draft: {second_reason}"
-            lead = "\n\n" if streamed or second.streamed > 0 else ""
+            # Shown sentences of either draft are withdrawn here (those of the first, already, if the second's
+            # were shown under them).
+            lead = withdraw if second.streamed or draft.streamed else "\n\n" if asked.notice else ""
             draft = second
         found = self.quote_instead(snap, asked.query, [p.text for p in passages], asked.lang, asked.trace)
         if found is None:

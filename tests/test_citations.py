@@ -423,6 +423,10 @@ def test_a_reworded_or_renumbered_repeat_of_a_shown_claim_is_shown_once() -> Non
     v, shown = check("1. Le consentement doit être libre, spécifique, éclairé et univoque [2].\n2. Le consentement "
                      "doit être libre, spécifique, éclairé et univoque [2].\n", question=CONSENT)
     assert shown.count("consentement") == 1 and v.verdict("fr") == "", shown
+    # A repeat with one word changed (seen on the question sets: "couvrent", then "incluent") is a repeat too.
+    v, shown = check("Le consentement doit être libre, spécifique, éclairé et univoque [2]. Le consentement doit "
+                     "rester libre, spécifique, éclairé et univoque [2].", question=CONSENT)
+    assert shown == "Le consentement doit être libre, spécifique, éclairé et univoque [1].", shown
     # A dropped claim does not hide the supported one that repeats its words.
     v, shown = check("Le consentement doit être gratuit [2]. Le consentement doit être libre [2].", question=CONSENT)
     assert v.dropped == ["Le consentement doit être gratuit."] and shown == "Le consentement doit être libre [1]."

@@ -163,6 +163,10 @@ class TrustSettings(_Section):
     # claim lost there nor in claims.jsonl at 0.3 or 0.4; 0.3 for the margin (only 10 joined faithful pairs).
     clause_floor: float = 0.3
     clause_min_words: int = 2
+    # A claim sharing this share of its words with one shown already (of the union of both) repeats it, reworded
+    # ("Les traitements couvrent…" then "Les traitements incluent…"). Of the 51 pairs of claims shown together in
+    # session 17's 139 recorded answers, that repeat shares 0.83, the next pair 0.46 (two statements, one frame).
+    repeat_overlap: float = 0.7
     # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
     # question's words: its sentences are faithful to the passages but about something else ("CNIL [1].").
     # 0.10 from session 14 (the question sets' calibration half, bench/coverage_threshold.py: 0.05 to 0.15 gave

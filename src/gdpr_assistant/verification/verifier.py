@@ -253,7 +253,8 @@ class DraftVerifier:
             # connective ("Ainsi :"), which has no word of its own. A list number is not a word: "2. La CNIL
             # peut…" repeats "1. La CNIL peut…".
             if any(k.startswith(key) for k in self._seen) or \
-                    (len(set(terms)) > 1 and any(set(terms) <= shown for shown in self._shown_terms)):
+                    (len(set(terms)) > 1 and any(set(terms) <= shown or _overlap(set(terms), shown) >=
+                                                 self.evidence.trust.repeat_overlap for shown in self._shown_terms)):
                 continue
             self._seen.add(key)
             if not claim.kept or not claim.sources:
@@ -321,6 +322,11 @@ class DraftVerifier:
         # A block added after the sentences (completeness.py) brings its own blank line.
         text = "".join(k if i == 0 or k.startswith("\n") else " " + k for i, k in enumerate(self.kept))
         return text.lstrip("\n")
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    """Shared words over all the words of both (Jaccard)."""
+    return len(a & b) / len(a | b) if a | b else 0.0
 
 
 def refusal_reason(draft: str, supported: int) -> str:

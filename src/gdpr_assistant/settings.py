@@ -165,7 +165,8 @@ class TrustSettings(_Section):
     clause_min_words: int = 2
     # A claim sharing this share of its words with one shown already (of the union of both) repeats it, reworded
     # ("Les traitements couvrent…" then "Les traitements incluent…"). Of the 51 pairs of claims shown together in
-    # session 17's 139 recorded answers, that repeat shares 0.83, the next pair 0.46 (two statements, one frame).
+    # session 17's 139 recorded answers, that repeat shares 0.83, the next pair 0.46 (two statements, one frame);
+    # of the 13,530 pairs of distinct faithful French claims of bench/data/claims.jsonl, none reaches 0.7 (max 0.6).
     repeat_overlap: float = 0.7
     # An answer is refused when it and the spans it quotes hold less than this (rarity-weighted) share of the
     # question's words: its sentences are faithful to the passages but about something else ("CNIL [1].").

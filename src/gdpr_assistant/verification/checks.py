@@ -307,7 +307,8 @@ def drops_an_attribution(claim: str, passage: str, idf: Mapping[str, float] | No
     minority's view made the guidance's ("La base légale la plus adaptée … est le consentement" from "Un participant
     a considéré que le consentement … était la base légale la plus adaptée"). Every word of the claim is the
     passage's: word overlap cannot see it."""
-    if _ATTRIBUTION.search(claim):
+    # Most passages give no one's view: no sentence splitting for them (it runs per claim and passage).
+    if _ATTRIBUTION.search(claim) or not _MINORITY_VIEW.search(passage):
         return False
     weights = rarity_weights(set(tokenize(claim)), idf)
     units = sentences(passage)
